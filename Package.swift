@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let optimize: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "cnnlab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cnn", targets: ["cnn"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        // C libraries from Debian.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
+
+        // Tensors, ops with their backward passes, autodiff, networks, optimizers.
+        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimize),
+        // Image codecs, transforms and rendering of tensors as pictures.
+        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CJPEG"], swiftSettings: optimize),
+        // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts.
+        .target(name: "Models", dependencies: ["Engine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                swiftSettings: optimize),
+        // The command line: argument parsing only.
+        .executableTarget(name: "cnn", dependencies: [
+            "Engine", "Imaging", "Models",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimize),
+
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+// Models: reading and writing weights and whole networks (safetensors, ONNX, NumPy, PyTorch).
+import Engine
