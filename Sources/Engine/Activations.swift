@@ -1,0 +1,144 @@
+import Foundation
+
+/// How a ReLU passes gradients backwards. The forward pass is the same for all three.
+public enum ReLURule: String, CaseIterable, Sendable {
+    /// dx = dy · [x > 0]: the true gradient.
+    case plain
+    /// dx = max(dy, 0): the deconvnet of Zeiler and Fergus rectifies the backward signal itself.
+    case deconvnet
+    /// dx = dy · [x > 0] · [dy > 0]: guided backpropagation (Springenberg et al.) applies both masks.
+    case guided
+}
+
+/// Elementwise op helper: y = f(x), dx = dy · f'(x, y).
+private func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+    let y = x.value.map(f)
+    return Variable.result(y, [x]) { dy in
+        var dx = dy
+        x.value.withUnsafeBufferPointer { xs in y.withUnsafeBufferPointer { ys in dx.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count { d[i] *= df(xs[i], ys[i]) }
+        }}}
+        return [dx]
+    }
+}
+
+/// y = max(x, 0), with the chosen backward rule.
+public func relu(_ x: Variable, rule: ReLURule = .plain) -> Variable {
+    let y = x.value.map { $0 > 0 ? $0 : 0 }
+    return Variable.result(y, [x]) { dy in
+        var dx = dy
+        x.value.withUnsafeBufferPointer { xs in dx.withUnsafeMutableBufferPointer { d in
+            switch rule {
+            case .plain: for i in 0..<d.count where !(xs[i] > 0) { d[i] = 0 }
+            case .deconvnet: for i in 0..<d.count where !(d[i] > 0) { d[i] = 0 }
+            case .guided: for i in 0..<d.count where !(xs[i] > 0 && d[i] > 0) { d[i] = 0 }
+            }
+        }}
+        return [dx]
+    }
+}
+
+/// y = x for x > 0, slope · x otherwise.
+public func leakyRelu(_ x: Variable, slope: Float = 0.01) -> Variable {
+    unary(x, { $0 > 0 ? $0 : slope * $0 }, { x, _ in x > 0 ? 1 : slope })
+}
+
+/// y = 1 / (1 + e^-x); dy/dx = y (1 - y).
+public func sigmoid(_ x: Variable) -> Variable {
+    unary(x, { 1 / (1 + Foundation.exp(-$0)) }, { _, y in y * (1 - y) })
+}
+
+/// y = tanh x; dy/dx = 1 - y².
+public func tanh(_ x: Variable) -> Variable {
+    unary(x, { Foundation.tanh($0) }, { _, y in 1 - y * y })
+}
+
+/// y = min(max(x, low), high) (ReLU6 is clip(x, 0, 6)); the gradient passes where low < x < high.
+public func clip(_ x: Variable, min low: Float, max high: Float) -> Variable {
+    unary(x, { Swift.min(Swift.max($0, low), high) }, { x, _ in x > low && x < high ? 1 : 0 })
+}
+
+/// The sizes around an axis: outer x axis x inner.
+func axisSplit(_ shape: [Int], _ axis: Int) throws -> (outer: Int, length: Int, inner: Int, axis: Int) {
+    let a = axis < 0 ? axis + shape.count : axis
+    guard a >= 0 && a < shape.count else {
+        throw EngineError.invalidArgument("axis \(axis) is out of range for a tensor of shape \(shape)")
+    }
+    return (shape[..<a].reduce(1, *), shape[a], shape[(a + 1)...].reduce(1, *), a)
+}
+
+/// softmax along `axis`: y_i = e^{x_i - max} / Σ_j e^{x_j - max}; dx = y (dy - Σ dy·y).
+public func softmax(_ x: Variable, axis: Int = -1) throws -> Variable {
+    let (outer, len, inner, _) = try axisSplit(x.shape, axis)
+    let y = softmaxForward(x.value, outer, len, inner, log: false)
+    return Variable.result(y, [x]) { dy in
+        var dx = dy
+        y.withUnsafeBufferPointer { ys in dx.withUnsafeMutableBufferPointer { d in
+            for o in 0..<outer { for i in 0..<inner {
+                let base = o * len * inner + i
+                var dot: Float = 0
+                for j in 0..<len { dot += d[base + j * inner] * ys[base + j * inner] }
+                for j in 0..<len { let k = base + j * inner; d[k] = ys[k] * (d[k] - dot) }
+            }}
+        }}
+        return [dx]
+    }
+}
+
+/// log-softmax along `axis`: y = x - max - log Σ e^{x - max}; dx = dy - e^y Σ dy.
+public func logSoftmax(_ x: Variable, axis: Int = -1) throws -> Variable {
+    let (outer, len, inner, _) = try axisSplit(x.shape, axis)
+    let y = softmaxForward(x.value, outer, len, inner, log: true)
+    return Variable.result(y, [x]) { dy in
+        var dx = dy
+        y.withUnsafeBufferPointer { ys in dx.withUnsafeMutableBufferPointer { d in
+            for o in 0..<outer { for i in 0..<inner {
+                let base = o * len * inner + i
+                var s: Float = 0
+                for j in 0..<len { s += d[base + j * inner] }
+                for j in 0..<len { let k = base + j * inner; d[k] -= Foundation.exp(ys[k]) * s }
+            }}
+        }}
+        return [dx]
+    }
+}
+
+func softmaxForward(_ x: Tensor, _ outer: Int, _ len: Int, _ inner: Int, log: Bool) -> Tensor {
+    Tensor(shape: x.shape) { out in
+        x.withUnsafeBufferPointer { xs in
+            for o in 0..<outer { for i in 0..<inner {
+                let base = o * len * inner + i
+                var m = -Float.infinity
+                for j in 0..<len { m = Swift.max(m, xs[base + j * inner]) }
+                var s: Float = 0
+                for j in 0..<len { s += Foundation.exp(xs[base + j * inner] - m) }
+                if log {
+                    let ls = Foundation.log(s)
+                    for j in 0..<len { let k = base + j * inner; out[k] = xs[k] - m - ls }
+                } else {
+                    for j in 0..<len { let k = base + j * inner; out[k] = Foundation.exp(xs[k] - m) / s }
+                }
+            }}
+        }
+    }
+}
+
+/// Mean cross-entropy of logits [N, classes] against class indices: -1/N Σ log softmax(x)[n, t_n].
+public func crossEntropy(_ logits: Variable, targets: [Int]) throws -> Variable {
+    guard logits.shape.count == 2 else { throw EngineError.shapeMismatch("cross-entropy takes logits [N, classes], got \(logits.shape)") }
+    let n = logits.shape[0], k = logits.shape[1]
+    guard targets.count == n else { throw EngineError.shapeMismatch("\(targets.count) targets for \(n) rows of logits") }
+    if let bad = targets.first(where: { $0 < 0 || $0 >= k }) {
+        throw EngineError.invalidArgument("target class \(bad) is out of range 0..<\(k)")
+    }
+    let logp = softmaxForward(logits.value, n, k, 1, log: true)
+    var loss: Double = 0
+    for i in 0..<n { loss -= Double(logp.scalars[i * k + targets[i]]) }
+    let value = Tensor(scalar: Float(loss / Double(Swift.max(n, 1))))
+    return Variable.result(value, [logits]) { dy in
+        let g = dy.scalars[0] / Float(Swift.max(n, 1))
+        var dx = logp.map { Foundation.exp($0) }
+        for i in 0..<n { dx.scalars[i * k + targets[i]] -= 1 }
+        return [dx.map { $0 * g }]
+    }
+}

@@ -1,0 +1,99 @@
+import CBLAS
+import Foundation
+
+/// The few BLAS calls the engine makes, row-major, on OpenBLAS.
+///
+/// The engine runs OpenBLAS single-threaded and splits work across its own threads
+/// (`Parallel`): im2col and sgemm then run on the same core back to back, with no
+/// second pool of spinning BLAS threads contending with the engine's.
+public enum BLAS {
+    /// Sets OpenBLAS's own thread count (the engine sets 1 at start; `cnn bench` raises it for sgemm).
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel family OpenBLAS runs on this CPU, e.g. "Haswell", "SkylakeX".
+    public static var coreName: String {
+        guard let p = openblas_get_corename() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// C = alpha * op(A) * op(B) + beta * C, with op(X) = X or Xᵀ; A is m x k after op, B is k x n.
+    @inline(__always)
+    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            // BLAS leaves C untouched when k = 0 only if beta = 1; make beta's meaning explicit.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// The engine's own threads: a fixed number of workers over Dispatch's pool.
+public enum Parallel {
+    /// How many threads the engine splits work across (the CPUs this process may use).
+    nonisolated(unsafe) public static var threads: Int = {
+        if let s = ProcessInfo.processInfo.environment["CNN_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    private static let blasSetUp: Void = { BLAS.setThreads(1) }()
+
+    /// Runs `body(i)` for i in 0..<count, spread over the engine's threads; inline when count is 1
+    /// or the work is too small to be worth a thread hop.
+    @inline(__always)
+    public static func forEach(_ count: Int, inline: Bool = false, _ body: (Int) -> Void) {
+        _ = blasSetUp
+        if count <= 1 || inline || threads == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+
+    /// Makes sure BLAS runs single-threaded under the engine's own threads.
+    public static func prepare() { _ = blasSetUp }
+}
+
+/// Scratch buffers reused across calls, so hot loops do not allocate.
+final class Workspace: @unchecked Sendable {
+    static let shared = Workspace()
+    private var free: [(UnsafeMutablePointer<Float>, Int)] = []
+    private let lock = NSLock()
+
+    /// Lends a buffer of at least `count` floats (contents undefined) for the duration of `body`.
+    func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        let (p, cap) = take(count)
+        defer { give(p, cap) }
+        return try body(p)
+    }
+
+    private func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let i = free.firstIndex(where: { $0.1 >= count }) { return free.remove(at: i) }
+        if !free.isEmpty {
+            // Grow the smallest spare buffer rather than keep many.
+            let i = free.indices.min(by: { free[$0].1 < free[$1].1 })!
+            let (old, _) = free.remove(at: i)
+            old.deallocate()
+        }
+        let cap = max(count, 1)
+        return (UnsafeMutablePointer<Float>.allocate(capacity: cap), cap)
+    }
+
+    private func give(_ p: UnsafeMutablePointer<Float>, _ cap: Int) {
+        lock.lock()
+        free.append((p, cap))
+        if free.count > 8 {
+            let i = free.indices.min(by: { free[$0].1 < free[$1].1 })!
+            free.remove(at: i).0.deallocate()
+        }
+        lock.unlock()
+    }
+}

@@ -1,0 +1,412 @@
+/// 2-D convolution (cross-correlation, as in PyTorch and ONNX) with stride, zero padding
+/// (asymmetric allowed), dilation and groups.
+///
+/// Shapes: x [N, C, H, W], w [K, C/groups, kh, kw], b [K], y [N, K, OH, OW].
+/// Forward:          y = W · im2col(x) + b           (one sgemm per group and block of positions)
+/// Input gradient:   dx = col2im(Wᵀ · dy)
+/// Weight gradient:  dW = dy · im2col(x)ᵀ,  db = Σ dy
+/// Depthwise convolutions (one input channel per group) run as direct loops, and 1x1
+/// convolutions with stride 1 skip im2col: x already is its patch matrix.
+public struct ConvOptions: Equatable, Sendable {
+    public var stride: (h: Int, w: Int)
+    /// top, left, bottom, right
+    public var padding: (top: Int, left: Int, bottom: Int, right: Int)
+    public var dilation: (h: Int, w: Int)
+    public var groups: Int
+
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+        self.stride = (stride, stride)
+        self.padding = (padding, padding, padding, padding)
+        self.dilation = (dilation, dilation)
+        self.groups = groups
+    }
+
+    public init(stride: (Int, Int), padding: (Int, Int, Int, Int), dilation: (Int, Int) = (1, 1), groups: Int = 1) {
+        self.stride = (stride.0, stride.1)
+        self.padding = (padding.0, padding.1, padding.2, padding.3)
+        self.dilation = (dilation.0, dilation.1)
+        self.groups = groups
+    }
+
+    public static func == (a: ConvOptions, b: ConvOptions) -> Bool {
+        a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation && a.groups == b.groups
+    }
+
+    func geometry(channels: Int, height: Int, width: Int, kernel: (Int, Int)) -> ConvGeometry {
+        ConvGeometry(channels: channels, height: height, width: width, kernelHeight: kernel.0, kernelWidth: kernel.1,
+                     strideH: stride.h, strideW: stride.w, padTop: padding.top, padLeft: padding.left,
+                     padBottom: padding.bottom, padRight: padding.right, dilationH: dilation.h, dilationW: dilation.w)
+    }
+}
+
+/// The checked shapes of one convolution.
+struct ConvProblem {
+    let n: Int, c: Int, k: Int, groups: Int
+    let g: ConvGeometry          // geometry of one group's input channels
+    var cg: Int { c / groups }   // input channels per group
+    var kg: Int { k / groups }   // output channels per group
+    var rows: Int { cg * g.kernelArea }   // patch-matrix rows per group
+    var positions: Int { g.positions }
+    var isDepthwise: Bool { groups > 1 && cg == 1 }
+    var isPointwise: Bool {
+        g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideH == 1 && g.strideW == 1 &&
+            g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
+    }
+    var outputShape: [Int] { [n, k, g.outHeight, g.outWidth] }
+    var flops: Double { 2 * Double(n * k * rows * positions) }
+
+    init(input: [Int], weight: [Int], bias: [Int]?, options o: ConvOptions) throws {
+        guard input.count == 4 else { throw EngineError.shapeMismatch("conv2d input must be [N, C, H, W], got \(input)") }
+        guard weight.count == 4 else { throw EngineError.shapeMismatch("conv2d weight must be [K, C/groups, kh, kw], got \(weight)") }
+        guard o.groups >= 1 else { throw EngineError.invalidArgument("groups must be at least 1, got \(o.groups)") }
+        n = input[0]; c = input[1]; k = weight[0]; groups = o.groups
+        guard c % groups == 0, k % groups == 0 else {
+            throw EngineError.shapeMismatch("groups (\(groups)) must divide input channels (\(c)) and output channels (\(k))")
+        }
+        guard weight[1] == c / groups else {
+            throw EngineError.shapeMismatch("conv2d weight \(weight) expects \(weight[1] * groups) input channels, the input has \(c) (shape \(input))")
+        }
+        if let bias, bias != [k] { throw EngineError.shapeMismatch("conv2d bias must be [\(k)], got \(bias)") }
+        g = o.geometry(channels: c / groups, height: input[2], width: input[3], kernel: (weight[2], weight[3]))
+        try g.validate()
+    }
+
+    /// Positions per block: a block's patch matrix stays around 512 KB, so it lives in cache.
+    var blockPositions: Int {
+        let target = 131_072 / max(rows, 1)
+        let p = max(64, (target / 16) * 16)
+        return min(positions, p)
+    }
+}
+
+enum ConvKernels {
+    // MARK: forward
+
+    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
+        var y = Tensor(zeros: pr.outputShape)
+        let P = pr.positions, H = pr.g.height, W = pr.g.width
+        x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
+            let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
+            if pr.isDepthwise {
+                depthwiseForward(xp, wp, yp, pr)
+            } else {
+                let block = pr.blockPositions
+                let blocks = (P + block - 1) / block
+                let units = pr.n * pr.groups * blocks
+                Parallel.forEach(units, inline: pr.flops < 2e6) { u in
+                    let blk = u % blocks, ng = u / blocks, gi = ng % pr.groups, ni = ng / pr.groups
+                    let p0 = blk * block, p1 = min(P, p0 + block)
+                    let xg = xp + (ni * pr.c + gi * pr.cg) * H * W
+                    let wg = wp + gi * pr.kg * pr.rows
+                    let yg = yp + (ni * pr.k + gi * pr.kg) * P + p0
+                    if pr.isPointwise {
+                        BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: xg + p0, ldb: P, c: yg, ldc: P)
+                    } else {
+                        Workspace.shared.withBuffer(pr.rows * (p1 - p0)) { cols in
+                            im2col(xg, pr.g, channels: 0, pr.cg, positions: p0, p1, into: cols)
+                            BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: cols, ldb: p1 - p0, c: yg, ldc: P)
+                        }
+                    }
+                }
+            }
+            if let b {
+                b.withUnsafeBufferPointer { bb in
+                    for ni in 0..<pr.n {
+                        for ki in 0..<pr.k {
+                            let bias = bb[ki]
+                            let row = yp + (ni * pr.k + ki) * P
+                            for p in 0..<P { row[p] += bias }
+                        }
+                    }
+                }
+            }
+        }}}
+        return y
+    }
+
+    /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops.
+    static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
+        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width, KA = g.kernelArea
+        Parallel.forEach(pr.n * pr.k, inline: pr.flops < 2e6) { u in
+            let ni = u / pr.k, ko = u % pr.k, ci = ko / pr.kg
+            let plane = x + (ni * pr.c + ci) * H * W
+            let out = y + (ni * pr.k + ko) * OH * OW
+            let wk = w + ko * KA
+            for oh in 0..<OH {
+                let orow = out + oh * OW
+                for ki in 0..<g.kernelHeight {
+                    let ih = oh * g.strideH - g.padTop + ki * g.dilationH
+                    if ih < 0 || ih >= H { continue }
+                    let irow = plane + ih * W
+                    for kj in 0..<g.kernelWidth {
+                        let wv = wk[ki * g.kernelWidth + kj]
+                        let (lo, hi) = g.validColumns(kj)
+                        let src = irow + kj * g.dilationW - g.padLeft
+                        if g.strideW == 1 {
+                            for ow in lo..<hi { orow[ow] += wv * src[ow] }
+                        } else {
+                            for ow in lo..<hi { orow[ow] += wv * src[ow * g.strideW] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: backward to the input
+
+    static func backwardInput(_ dy: Tensor, _ w: Tensor, inputShape: [Int], _ pr: ConvProblem) -> Tensor {
+        let P = pr.positions, H = pr.g.height, W = pr.g.width
+        var dx = Tensor(zeros: inputShape)
+        dy.withUnsafeBufferPointer { db in w.withUnsafeBufferPointer { wb in dx.withUnsafeMutableBufferPointer { xb in
+            let dyp = db.baseAddress!, wp = wb.baseAddress!, dxp = xb.baseAddress!
+            if pr.isDepthwise {
+                depthwiseBackwardInput(dyp, wp, dxp, pr)
+                return
+            }
+            if pr.isPointwise {
+                // dx[:, block] = Wᵀ · dy[:, block]: blocks write disjoint columns.
+                let block = pr.blockPositions, blocks = (P + block - 1) / block
+                Parallel.forEach(pr.n * pr.groups * blocks, inline: pr.flops < 2e6) { u in
+                    let blk = u % blocks, ng = u / blocks, gi = ng % pr.groups, ni = ng / pr.groups
+                    let p0 = blk * block, p1 = min(P, p0 + block)
+                    BLAS.sgemm(transA: true, m: pr.rows, n: p1 - p0, k: pr.kg,
+                               a: wp + gi * pr.kg * pr.rows, lda: pr.rows,
+                               b: dyp + (ni * pr.k + gi * pr.kg) * P + p0, ldb: P,
+                               c: dxp + (ni * pr.c + gi * pr.cg) * H * W + p0, ldc: P)
+                }
+                return
+            }
+            let block = pr.blockPositions, blocks = (P + block - 1) / block
+            let total = xb.count
+            accumulate(units: pr.n * pr.groups * blocks, count: total, into: dxp, inline: pr.flops < 2e6) { u, acc in
+                let blk = u % blocks, ng = u / blocks, gi = ng % pr.groups, ni = ng / pr.groups
+                let p0 = blk * block, p1 = min(P, p0 + block)
+                Workspace.shared.withBuffer(pr.rows * (p1 - p0)) { cols in
+                    BLAS.sgemm(transA: true, m: pr.rows, n: p1 - p0, k: pr.kg,
+                               a: wp + gi * pr.kg * pr.rows, lda: pr.rows,
+                               b: dyp + (ni * pr.k + gi * pr.kg) * P + p0, ldb: P,
+                               c: cols, ldc: p1 - p0)
+                    col2im(cols, pr.g, channels: 0, pr.cg, positions: p0, p1, into: acc + (ni * pr.c + gi * pr.cg) * H * W)
+                }
+            }
+        }}}
+        return dx
+    }
+
+    static func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
+        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width, KA = g.kernelArea
+        Parallel.forEach(pr.n * pr.c, inline: pr.flops < 2e6) { u in
+            let ni = u / pr.c, ci = u % pr.c
+            let plane = dx + (ni * pr.c + ci) * H * W
+            for ko in (ci * pr.kg)..<((ci + 1) * pr.kg) {
+                let grad = dy + (ni * pr.k + ko) * OH * OW
+                let wk = w + ko * KA
+                for oh in 0..<OH {
+                    let grow = grad + oh * OW
+                    for ki in 0..<g.kernelHeight {
+                        let ih = oh * g.strideH - g.padTop + ki * g.dilationH
+                        if ih < 0 || ih >= H { continue }
+                        let irow = plane + ih * W
+                        for kj in 0..<g.kernelWidth {
+                            let wv = wk[ki * g.kernelWidth + kj]
+                            let (lo, hi) = g.validColumns(kj)
+                            let dst = irow + kj * g.dilationW - g.padLeft
+                            if g.strideW == 1 {
+                                for ow in lo..<hi { dst[ow] += wv * grow[ow] }
+                            } else {
+                                for ow in lo..<hi { dst[ow * g.strideW] += wv * grow[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: backward to the weights
+
+    static func backwardWeight(_ dy: Tensor, _ x: Tensor, weightShape: [Int], _ pr: ConvProblem) -> Tensor {
+        let P = pr.positions, H = pr.g.height, W = pr.g.width
+        var dw = Tensor(zeros: weightShape)
+        dy.withUnsafeBufferPointer { db in x.withUnsafeBufferPointer { xb in dw.withUnsafeMutableBufferPointer { wb in
+            let dyp = db.baseAddress!, xp = xb.baseAddress!, dwp = wb.baseAddress!
+            if pr.isDepthwise {
+                depthwiseBackwardWeight(dyp, xp, dwp, pr)
+                return
+            }
+            let block = pr.blockPositions, blocks = (P + block - 1) / block
+            let total = wb.count
+            accumulate(units: pr.n * pr.groups * blocks, count: total, into: dwp, inline: pr.flops < 2e6) { u, acc in
+                let blk = u % blocks, ng = u / blocks, gi = ng % pr.groups, ni = ng / pr.groups
+                let p0 = blk * block, p1 = min(P, p0 + block)
+                let xg = xp + (ni * pr.c + gi * pr.cg) * H * W
+                let dyg = dyp + (ni * pr.k + gi * pr.kg) * P + p0
+                let dwg = acc + gi * pr.kg * pr.rows
+                if pr.isPointwise {
+                    BLAS.sgemm(transB: true, m: pr.kg, n: pr.rows, k: p1 - p0, a: dyg, lda: P,
+                               b: xg + p0, ldb: P, beta: 1, c: dwg, ldc: pr.rows)
+                } else {
+                    Workspace.shared.withBuffer(pr.rows * (p1 - p0)) { cols in
+                        im2col(xg, pr.g, channels: 0, pr.cg, positions: p0, p1, into: cols)
+                        BLAS.sgemm(transB: true, m: pr.kg, n: pr.rows, k: p1 - p0, a: dyg, lda: P,
+                                   b: cols, ldb: p1 - p0, beta: 1, c: dwg, ldc: pr.rows)
+                    }
+                }
+            }
+        }}}
+        return dw
+    }
+
+    static func depthwiseBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
+        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width, KA = g.kernelArea
+        Parallel.forEach(pr.k, inline: pr.flops < 2e6) { ko in
+            let ci = ko / pr.kg
+            for ni in 0..<pr.n {
+                let plane = x + (ni * pr.c + ci) * H * W
+                let grad = dy + (ni * pr.k + ko) * OH * OW
+                for ki in 0..<g.kernelHeight {
+                    for kj in 0..<g.kernelWidth {
+                        let (lo, hi) = g.validColumns(kj)
+                        var s: Float = 0
+                        for oh in 0..<OH {
+                            let ih = oh * g.strideH - g.padTop + ki * g.dilationH
+                            if ih < 0 || ih >= H { continue }
+                            let src = plane + ih * W + kj * g.dilationW - g.padLeft
+                            let grow = grad + oh * OW
+                            if g.strideW == 1 {
+                                for ow in lo..<hi { s += grow[ow] * src[ow] }
+                            } else {
+                                for ow in lo..<hi { s += grow[ow] * src[ow * g.strideW] }
+                            }
+                        }
+                        dw[ko * KA + ki * g.kernelWidth + kj] += s
+                    }
+                }
+            }
+        }
+    }
+
+    /// db[k] = Σ_n Σ_p dy[n, k, p]
+    static func backwardBias(_ dy: Tensor, _ pr: ConvProblem) -> Tensor {
+        let P = pr.positions
+        return Tensor(shape: [pr.k]) { out in
+            dy.withUnsafeBufferPointer { d in
+                for ki in 0..<pr.k {
+                    var s: Float = 0
+                    for ni in 0..<pr.n {
+                        let row = d.baseAddress! + (ni * pr.k + ki) * P
+                        for p in 0..<P { s += row[p] }
+                    }
+                    out[ki] = s
+                }
+            }
+        }
+    }
+}
+
+/// Runs `units` pieces of work that each add into a buffer of `count` floats, on the engine's
+/// threads, each thread into its own accumulator, summed into `result` at the end.
+func accumulate(units: Int, count: Int, into result: UnsafeMutablePointer<Float>, inline: Bool,
+                _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+    let threads = min(Parallel.threads, units)
+    if inline || threads <= 1 {
+        for u in 0..<units { body(u, result) }
+        return
+    }
+    let extra = UnsafeMutablePointer<Float>.allocate(capacity: count * (threads - 1))
+    extra.initialize(repeating: 0, count: count * (threads - 1))
+    defer { extra.deallocate() }
+    Parallel.forEach(threads) { t in
+        let acc = t == 0 ? result : extra + (t - 1) * count
+        var u = t
+        while u < units { body(u, acc); u += threads }
+    }
+    for t in 1..<threads {
+        let acc = extra + (t - 1) * count
+        for i in 0..<count { result[i] += acc[i] }
+    }
+}
+
+// MARK: - The op on variables
+
+/// y = conv2d(x, w) + b, recorded for automatic differentiation.
+public func conv2d(_ x: Variable, _ w: Variable, _ b: Variable? = nil, _ options: ConvOptions = ConvOptions()) throws -> Variable {
+    let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: b?.shape, options: options)
+    let y = ConvKernels.forward(x.value, w.value, b?.value, pr)
+    var inputs = [x, w]
+    if let b { inputs.append(b) }
+    return Variable.result(y, inputs) { dy in
+        var grads: [Tensor?] = [
+            x.requiresGrad ? ConvKernels.backwardInput(dy, w.value, inputShape: x.shape, pr) : nil,
+            w.requiresGrad ? ConvKernels.backwardWeight(dy, x.value, weightShape: w.shape, pr) : nil,
+        ]
+        if let b { grads.append(b.requiresGrad ? ConvKernels.backwardBias(dy, pr) : nil) }
+        return grads
+    }
+}
+
+extension Tensor {
+    /// Convolution by the patch-matrix path (no gradient recorded).
+    public static func conv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor? = nil, _ options: ConvOptions = ConvOptions()) throws -> Tensor {
+        let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: b?.shape, options: options)
+        return ConvKernels.forward(x, w, b, pr)
+    }
+
+    /// Convolution as the definition writes it, seven nested loops: the reference the fast paths are checked against.
+    public static func conv2dDirect(_ x: Tensor, _ w: Tensor, _ b: Tensor? = nil, _ options: ConvOptions = ConvOptions()) throws -> Tensor {
+        let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: b?.shape, options: options)
+        let g = pr.g
+        var y = Tensor(zeros: pr.outputShape)
+        for ni in 0..<pr.n { for ko in 0..<pr.k {
+            let gi = ko / pr.kg
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                var s: Float = b?.scalars[ko] ?? 0
+                for cc in 0..<pr.cg { for ki in 0..<g.kernelHeight { for kj in 0..<g.kernelWidth {
+                    let ih = oh * g.strideH - g.padTop + ki * g.dilationH
+                    let iw = ow * g.strideW - g.padLeft + kj * g.dilationW
+                    guard ih >= 0, ih < g.height, iw >= 0, iw < g.width else { continue }
+                    s += w[ko, cc, ki, kj] * x[ni, gi * pr.cg + cc, ih, iw]
+                }}}
+                y[ni, ko, oh, ow] = s
+            }}
+        }}
+        return y
+    }
+
+    /// The explicit matrix T of a convolution, so that T · flatten(x) = flatten(conv2d(x, w)):
+    /// one row per output value (k, oh, ow), one column per input value (c, h, w) — the Toeplitz
+    /// (doubly block-Toeplitz, for 2-D) matrix of the lecture. `w` is [kh, kw] or [K, C, kh, kw];
+    /// `inputShape` is [H, W] or [C, H, W].
+    public static func toeplitz(_ w: Tensor, inputShape: [Int], _ options: ConvOptions = ConvOptions()) throws -> Tensor {
+        let weight: Tensor = w.rank == 2 ? try w.reshaped([1, 1] + w.shape) : w
+        guard weight.rank == 4 else { throw EngineError.shapeMismatch("toeplitz takes a [kh, kw] or [K, C, kh, kw] filter, got \(w.shape)") }
+        let input: [Int]
+        switch inputShape.count {
+        case 2: input = [1, 1] + inputShape
+        case 3: input = [1] + inputShape
+        default: throw EngineError.shapeMismatch("toeplitz takes an input shape [H, W] or [C, H, W], got \(inputShape)")
+        }
+        let pr = try ConvProblem(input: input, weight: weight.shape, bias: nil, options: options)
+        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width
+        let rows = pr.k * OH * OW, cols = pr.c * H * W
+        guard rows.multipliedReportingOverflow(by: cols).partialValue <= 50_000_000, rows * cols >= 0 else {
+            throw EngineError.invalidArgument("the Toeplitz matrix would be \(rows) x \(cols); use a smaller input")
+        }
+        var t = Tensor(zeros: [rows, cols])
+        for ko in 0..<pr.k {
+            let gi = ko / pr.kg
+            for oh in 0..<OH { for ow in 0..<OW {
+                let r = (ko * OH + oh) * OW + ow
+                for cc in 0..<pr.cg { for ki in 0..<g.kernelHeight { for kj in 0..<g.kernelWidth {
+                    let ih = oh * g.strideH - g.padTop + ki * g.dilationH
+                    let iw = ow * g.strideW - g.padLeft + kj * g.dilationW
+                    guard ih >= 0, ih < H, iw >= 0, iw < W else { continue }
+                    let c = gi * pr.cg + cc
+                    t.scalars[r * cols + (c * H + ih) * W + iw] += weight[ko, cc, ki, kj]
+                }}}
+            }}
+        }
+        return t
+    }
+}

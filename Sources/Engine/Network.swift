@@ -1,0 +1,189 @@
+/// What a network expects of its input and what its outputs mean: size, channels, the
+/// normalization applied on the way in, and the class names.
+public struct InputSpec: Codable, Equatable, Sendable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var mean: [Float]
+    public var std: [Float]
+    public var classNames: [String]
+
+    public init(channels: Int, height: Int, width: Int, mean: [Float] = [0], std: [Float] = [1], classNames: [String] = []) {
+        self.channels = channels; self.height = height; self.width = width
+        self.mean = mean; self.std = std; self.classNames = classNames
+    }
+}
+
+/// A graph of named layers. Each node reads the outputs of earlier nodes (by default the
+/// one before it, so a chain is written as a list); branches and joins name their inputs.
+/// The network's input is called "input"; its output is the last node's.
+public final class Network {
+    public struct Node {
+        public let name: String
+        public let layer: Layer
+        public let inputs: [String]
+    }
+
+    public static let inputName = "input"
+    public private(set) var nodes: [Node] = []
+    public var spec: InputSpec?
+    private var index: [String: Int] = [:]
+
+    public init(spec: InputSpec? = nil) { self.spec = spec }
+
+    /// Appends a layer; `inputs` defaults to the previous node (or the network's input).
+    public func append(_ name: String, _ layer: Layer, inputs: [String]? = nil) throws {
+        guard !name.isEmpty, name != Network.inputName, !name.contains(".") else {
+            throw EngineError.invalidArgument("'\(name)' cannot name a layer (names are non-empty, without dots, and not 'input')")
+        }
+        guard index[name] == nil else { throw EngineError.invalidArgument("a layer named '\(name)' already exists") }
+        let ins = inputs ?? [nodes.last?.name ?? Network.inputName]
+        for i in ins where i != Network.inputName && index[i] == nil {
+            throw EngineError.unknownName(i, candidates: [Network.inputName] + nodes.map(\.name))
+        }
+        if let arity = layer.arity, ins.count != arity {
+            throw EngineError.invalidArgument("\(layer.kind) layer '\(name)' takes \(arity) input(s), got \(ins.count)")
+        }
+        index[name] = nodes.count
+        nodes.append(Node(name: name, layer: layer, inputs: ins))
+    }
+
+    public var layerNames: [String] { nodes.map(\.name) }
+
+    public func layer(named name: String) throws -> Layer {
+        guard let i = index[name] else { throw EngineError.unknownName(name, candidates: layerNames) }
+        return nodes[i].layer
+    }
+
+    /// Runs the network up to and including the node `upTo` (default: all of it).
+    public func forward(_ x: Variable, upTo: String? = nil, context: ForwardContext = ForwardContext()) throws -> Variable {
+        try forward(x, outputs: [upTo ?? nodes.last?.name ?? Network.inputName], context: context)[0]
+    }
+
+    /// Runs the network far enough to produce each named node's output.
+    public func forward(_ x: Variable, outputs: [String], context: ForwardContext) throws -> [Variable] {
+        var stop = -1
+        for o in outputs where o != Network.inputName {
+            guard let i = index[o] else { throw EngineError.unknownName(o, candidates: layerNames) }
+            stop = max(stop, i)
+        }
+        // Free each value once its last reader has run, unless it is asked for.
+        var lastUse: [String: Int] = [:]
+        for (i, node) in nodes.enumerated() where i <= stop { for input in node.inputs { lastUse[input] = i } }
+        let keep = Set(outputs)
+        var values: [String: Variable] = [Network.inputName: x]
+        for i in 0...max(stop, -1) where stop >= 0 {
+            if context.isCancelled() { throw EngineError.cancelled }
+            let node = nodes[i]
+            var ins: [Variable] = []
+            for name in node.inputs {
+                guard let v = values[name] else { throw EngineError.invalidArgument("layer '\(node.name)' reads '\(name)', which has no value") }
+                ins.append(v)
+            }
+            do {
+                values[node.name] = try node.layer.forward(ins, name: node.name, context: context)
+            } catch let e as EngineError {
+                throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
+            }
+            for name in node.inputs where lastUse[name] == i && !keep.contains(name) { values[name] = nil }
+        }
+        return try outputs.map {
+            guard let v = values[$0] else { throw EngineError.unknownName($0, candidates: layerNames) }
+            return v
+        }
+    }
+
+    /// The output for a tensor input, with no gradient recorded.
+    public func callAsFunction(_ x: Tensor, upTo: String? = nil) throws -> Tensor {
+        try forward(Variable(x), upTo: upTo).value
+    }
+
+    // MARK: parameters
+
+    /// Every parameter and buffer by full name ("conv1.weight"), in layer order.
+    public var parameterNames: [String] {
+        nodes.flatMap { n in n.layer.parameterNames.map { n.name + "." + $0 } }
+    }
+
+    public var trainableParameterNames: [String] {
+        nodes.flatMap { n in n.layer.parameterNames.filter { n.layer.trainable.contains($0) }.map { n.name + "." + $0 } }
+    }
+
+    public var parameters: [String: Tensor] {
+        var d: [String: Tensor] = [:]
+        for n in nodes { for (k, v) in n.layer.parameters { d[n.name + "." + k] = v } }
+        return d
+    }
+
+    /// How many trainable numbers the network holds.
+    public var parameterCount: Int {
+        nodes.reduce(0) { acc, n in acc + n.layer.trainable.reduce(0) { $0 + (n.layer.parameters[$1]?.count ?? 0) } }
+    }
+
+    public func parameter(_ fullName: String) throws -> Tensor {
+        let (layer, local) = try split(fullName)
+        guard let t = layer.parameters[local] else { throw EngineError.unknownName(fullName, candidates: parameterNames) }
+        return t
+    }
+
+    /// Replaces a parameter; the new value must have the old one's shape.
+    public func setParameter(_ fullName: String, _ value: Tensor) throws {
+        let (layer, local) = try split(fullName)
+        guard let old = layer.parameters[local] else { throw EngineError.unknownName(fullName, candidates: parameterNames) }
+        guard old.shape == value.shape else {
+            throw EngineError.shapeMismatch("\(fullName) is \(old.shape), the new value is \(value.shape)")
+        }
+        layer.parameters[local] = value
+    }
+
+    private func split(_ fullName: String) throws -> (Layer, String) {
+        guard let dot = fullName.lastIndex(of: "."), let i = index[String(fullName[..<dot])] else {
+            throw EngineError.unknownName(fullName, candidates: parameterNames)
+        }
+        return (nodes[i].layer, String(fullName[fullName.index(after: dot)...]))
+    }
+
+    /// Output shapes of every node for an input shape, without running the heavy ops.
+    public func shapes(for input: [Int]) throws -> [String: [Int]] {
+        var shapes = [Network.inputName: input]
+        for node in nodes {
+            let ins = node.inputs.map { shapes[$0]! }
+            do { shapes[node.name] = try node.layer.outputShape(ins) }
+            catch let e as EngineError { throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)") }
+        }
+        return shapes
+    }
+}
+
+/// Gradients of a scalar computed from a network's output with respect to its input and its
+/// trainable parameters (by full name).
+public struct NetworkGradients {
+    public let output: Tensor
+    public let loss: Float
+    public let input: Tensor?
+    public let parameters: [String: Tensor]
+    /// Batch-norm statistics a training pass moved.
+    public let updatedBuffers: [String: Tensor]
+}
+
+extension Network {
+    /// Runs the network on `x`, applies `loss` to the output, and returns the gradients of the
+    /// loss with respect to the input (if `inputGradient`) and to the parameters (if `parameterGradients`).
+    public func gradients(at x: Tensor, upTo: String? = nil, inputGradient: Bool = true, parameterGradients: Bool = false,
+                          context: ForwardContext = ForwardContext(), loss: (Variable) throws -> Variable) throws -> NetworkGradients {
+        context.trackParameters = parameterGradients
+        let input = Variable(x, requiresGrad: inputGradient)
+        let out = try forward(input, upTo: upTo, context: context)
+        let l = try loss(out)
+        let names = parameterGradients ? trainableParameterNames : []
+        let vars = names.compactMap { context.parameterVariables[$0] }
+        let wrt = (inputGradient ? [input] : []) + vars
+        let grads = try Engine.gradients(of: l, withRespectTo: wrt)
+        var byName: [String: Tensor] = [:]
+        let offset = inputGradient ? 1 : 0
+        for (i, name) in names.enumerated() where i < vars.count { byName[name] = grads[offset + i] }
+        return NetworkGradients(output: out.value, loss: l.value.scalars.first ?? 0,
+                                input: inputGradient ? grads[0] : nil, parameters: byName,
+                                updatedBuffers: context.updatedBuffers)
+    }
+}

@@ -1,0 +1,190 @@
+/// Pooling over the last two dimensions of [N, C, H, W].
+///
+/// Max pool keeps its switches (the argmax of each window), so its backward pass — and the
+/// deconvnet's unpooling — puts each gradient back where the maximum came from.
+public struct PoolOptions: Equatable, Sendable {
+    public var kernel: (h: Int, w: Int)
+    public var stride: (h: Int, w: Int)
+    public var padding: (top: Int, left: Int, bottom: Int, right: Int)
+    public var ceilMode: Bool
+    /// Average pool only: whether padded zeros count in the divisor.
+    public var countIncludePad: Bool
+
+    public init(kernel: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false, countIncludePad: Bool = true) {
+        self.init(kernel: (kernel, kernel), stride: (stride ?? kernel, stride ?? kernel),
+                  padding: (padding, padding, padding, padding), ceilMode: ceilMode, countIncludePad: countIncludePad)
+    }
+
+    public init(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int, Int, Int) = (0, 0, 0, 0),
+                ceilMode: Bool = false, countIncludePad: Bool = true) {
+        self.kernel = (kernel.0, kernel.1)
+        self.stride = (stride.0, stride.1)
+        self.padding = (padding.0, padding.1, padding.2, padding.3)
+        self.ceilMode = ceilMode
+        self.countIncludePad = countIncludePad
+    }
+
+    public static func == (a: PoolOptions, b: PoolOptions) -> Bool {
+        a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding &&
+            a.ceilMode == b.ceilMode && a.countIncludePad == b.countIncludePad
+    }
+
+    /// Output length along one axis, as PyTorch computes it (a last window starting in the
+    /// padding is dropped in ceil mode).
+    static func outLength(_ size: Int, _ k: Int, _ s: Int, _ p0: Int, _ p1: Int, ceil: Bool) -> Int {
+        let span = size + p0 + p1 - k
+        if span < 0 { return 0 }
+        var out = (ceil ? (span + s - 1) / s : span / s) + 1
+        if ceil && (out - 1) * s >= size + p0 { out -= 1 }
+        return out
+    }
+
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        (PoolOptions.outLength(h, kernel.h, stride.h, padding.top, padding.bottom, ceil: ceilMode),
+         PoolOptions.outLength(w, kernel.w, stride.w, padding.left, padding.right, ceil: ceilMode))
+    }
+
+    func validate(_ shape: [Int]) throws -> (n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int) {
+        guard shape.count == 4 else { throw EngineError.shapeMismatch("pooling takes [N, C, H, W], got \(shape)") }
+        guard kernel.h > 0, kernel.w > 0, stride.h > 0, stride.w > 0 else {
+            throw EngineError.invalidArgument("pool kernel and stride must be positive")
+        }
+        guard padding.top >= 0, padding.left >= 0, padding.bottom >= 0, padding.right >= 0,
+              padding.top < kernel.h, padding.bottom < kernel.h, padding.left < kernel.w, padding.right < kernel.w else {
+            throw EngineError.invalidArgument("pool padding must be non-negative and smaller than the kernel")
+        }
+        let (oh, ow) = outputSize(shape[2], shape[3])
+        guard oh > 0, ow > 0 else {
+            throw EngineError.shapeMismatch("a \(kernel.h)x\(kernel.w) pool does not fit a \(shape[2])x\(shape[3]) input")
+        }
+        return (shape[0], shape[1], shape[2], shape[3], oh, ow)
+    }
+}
+
+/// Max pooling; returns the output and, for each output value, the flat index (h·W + w) of the
+/// input pixel it came from in its plane: the switches.
+public func maxPool2dWithSwitches(_ x: Variable, _ o: PoolOptions) throws -> (Variable, [Int32]) {
+    let (n, c, h, w, oh, ow) = try o.validate(x.shape)
+    var switches = [Int32](repeating: -1, count: n * c * oh * ow)
+    let y = Tensor(shape: [n, c, oh, ow]) { out in
+        x.value.withUnsafeBufferPointer { xs in switches.withUnsafeMutableBufferPointer { sw in
+            let planes = n * c
+            let outp = out.baseAddress!, swp = sw.baseAddress!, xp = xs.baseAddress!
+            Parallel.forEach(planes, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 1_000_000) { pl in
+                let plane = xp + pl * h * w
+                for i in 0..<oh {
+                    let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
+                    for j in 0..<ow {
+                        let w0 = max(j * o.stride.w - o.padding.left, 0), w1 = min(j * o.stride.w - o.padding.left + o.kernel.w, w)
+                        var best = -Float.infinity, arg = -1
+                        for a in h0..<max(h0, h1) { for b in w0..<max(w0, w1) {
+                            let v = plane[a * w + b]
+                            if v > best || arg < 0 || v.isNaN { best = v; arg = a * w + b }
+                        }}
+                        let k = (pl * oh + i) * ow + j
+                        outp[k] = arg < 0 ? 0 : best
+                        swp[k] = Int32(arg)
+                    }
+                }
+            }
+        }}
+    }
+    let sw = switches
+    let v = Variable.result(y, [x]) { dy in [unpool(dy, switches: sw, inputShape: x.shape)] }
+    return (v, switches)
+}
+
+public func maxPool2d(_ x: Variable, _ o: PoolOptions) throws -> Variable { try maxPool2dWithSwitches(x, o).0 }
+
+/// Puts each value of `dy` at the input position its switch names (summing where windows share one).
+public func unpool(_ dy: Tensor, switches: [Int32], inputShape: [Int]) -> Tensor {
+    var dx = Tensor(zeros: inputShape)
+    let plane = inputShape[2] * inputShape[3]
+    let per = dy.shape[2] * dy.shape[3]
+    dy.withUnsafeBufferPointer { d in dx.withUnsafeMutableBufferPointer { o in
+        for k in 0..<d.count where switches[k] >= 0 {
+            o[(k / per) * plane + Int(switches[k])] += d[k]
+        }
+    }}
+    return dx
+}
+
+/// Average pooling, with PyTorch's divisor rules for padding and ceil mode.
+public func avgPool2d(_ x: Variable, _ o: PoolOptions) throws -> Variable {
+    let (n, c, h, w, oh, ow) = try o.validate(x.shape)
+    // For each output position, its window clipped to the input and its divisor.
+    func window(_ i: Int, _ j: Int) -> (Int, Int, Int, Int, Float) {
+        var h0 = i * o.stride.h - o.padding.top, w0 = j * o.stride.w - o.padding.left
+        var h1 = min(h0 + o.kernel.h, h + o.padding.bottom), w1 = min(w0 + o.kernel.w, w + o.padding.right)
+        let padded = (h1 - h0) * (w1 - w0)
+        h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, h); w1 = min(w1, w)
+        let count = o.countIncludePad ? padded : (h1 - h0) * (w1 - w0)
+        return (h0, h1, w0, w1, Float(max(count, 1)))
+    }
+    let y = Tensor(shape: [n, c, oh, ow]) { out in
+        x.value.withUnsafeBufferPointer { xs in
+            for pl in 0..<(n * c) {
+                let plane = xs.baseAddress! + pl * h * w
+                for i in 0..<oh { for j in 0..<ow {
+                    let (h0, h1, w0, w1, div) = window(i, j)
+                    var s: Float = 0
+                    for a in h0..<max(h0, h1) { for b in w0..<max(w0, w1) { s += plane[a * w + b] } }
+                    out[(pl * oh + i) * ow + j] = s / div
+                }}
+            }
+        }
+    }
+    return Variable.result(y, [x]) { dy in
+        var dx = Tensor(zeros: x.shape)
+        dy.withUnsafeBufferPointer { d in dx.withUnsafeMutableBufferPointer { g in
+            for pl in 0..<(n * c) {
+                let plane = g.baseAddress! + pl * h * w
+                for i in 0..<oh { for j in 0..<ow {
+                    let (h0, h1, w0, w1, div) = window(i, j)
+                    let v = d[(pl * oh + i) * ow + j] / div
+                    for a in h0..<max(h0, h1) { for b in w0..<max(w0, w1) { plane[a * w + b] += v } }
+                }}
+            }
+        }}
+        return [dx]
+    }
+}
+
+/// Adaptive average pooling to [outH, outW]: window i spans [⌊i·H/outH⌋, ⌈(i+1)·H/outH⌉).
+public func adaptiveAvgPool2d(_ x: Variable, outputSize: (Int, Int)) throws -> Variable {
+    guard x.shape.count == 4 else { throw EngineError.shapeMismatch("adaptive pooling takes [N, C, H, W], got \(x.shape)") }
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = outputSize
+    guard oh > 0, ow > 0 else { throw EngineError.invalidArgument("adaptive pool output size must be positive") }
+    guard h > 0, w > 0 else { throw EngineError.shapeMismatch("adaptive pooling of an empty \(h)x\(w) input") }
+    let hs = (0..<oh).map { ($0 * h / oh, (($0 + 1) * h + oh - 1) / oh) }
+    let ws = (0..<ow).map { ($0 * w / ow, (($0 + 1) * w + ow - 1) / ow) }
+    let y = Tensor(shape: [n, c, oh, ow]) { out in
+        x.value.withUnsafeBufferPointer { xs in
+            for pl in 0..<(n * c) {
+                let plane = xs.baseAddress! + pl * h * w
+                for i in 0..<oh { for j in 0..<ow {
+                    var s: Float = 0
+                    for a in hs[i].0..<hs[i].1 { for b in ws[j].0..<ws[j].1 { s += plane[a * w + b] } }
+                    out[(pl * oh + i) * ow + j] = s / Float((hs[i].1 - hs[i].0) * (ws[j].1 - ws[j].0))
+                }}
+            }
+        }
+    }
+    return Variable.result(y, [x]) { dy in
+        var dx = Tensor(zeros: x.shape)
+        dy.withUnsafeBufferPointer { d in dx.withUnsafeMutableBufferPointer { g in
+            for pl in 0..<(n * c) {
+                let plane = g.baseAddress! + pl * h * w
+                for i in 0..<oh { for j in 0..<ow {
+                    let v = d[(pl * oh + i) * ow + j] / Float((hs[i].1 - hs[i].0) * (ws[j].1 - ws[j].0))
+                    for a in hs[i].0..<hs[i].1 { for b in ws[j].0..<ws[j].1 { plane[a * w + b] += v } }
+                }}
+            }
+        }}
+        return [dx]
+    }
+}
+
+/// Global average pooling: [N, C, H, W] -> [N, C, 1, 1].
+public func globalAvgPool2d(_ x: Variable) throws -> Variable { try adaptiveAvgPool2d(x, outputSize: (1, 1)) }
