@@ -1,0 +1,85 @@
+import XCTest
+@testable import Engine
+
+/// Convolution computed three ways agrees: im2col + sgemm, direct nested loops, and the
+/// explicit Toeplitz matrix times the flattened input (the lecture's slide).
+final class ConvolutionTests: XCTestCase {
+    func testThreeWaysAgreeOnRandomShapes() throws {
+        var g = SeededGenerator(seed: 42)
+        for trial in 0..<60 {
+            let groups = [1, 1, 2, 3][Int(g.next() % 4)]
+            let cg = 1 + Int(g.next() % 3), kg = 1 + Int(g.next() % 3)
+            let c = cg * groups, k = kg * groups
+            let kh = 1 + Int(g.next() % 4), kw = 1 + Int(g.next() % 4)
+            let sh = 1 + Int(g.next() % 3), sw = 1 + Int(g.next() % 3)
+            let dh = 1 + Int(g.next() % 2), dw = 1 + Int(g.next() % 2)
+            let pads = (0..<4).map { _ in Int(g.next() % 3) }
+            let h = dh * (kh - 1) + 1 + Int(g.next() % 7), w = dw * (kw - 1) + 1 + Int(g.next() % 7)
+            let n = 1 + Int(g.next() % 2)
+            let o = ConvOptions(stride: (sh, sw), padding: (pads[0], pads[1], pads[2], pads[3]), dilation: (dh, dw), groups: groups)
+            let x = Tensor.randn([n, c, h, w], seed: UInt64(trial)), wt = Tensor.randn([k, cg, kh, kw], seed: UInt64(trial + 1000))
+            let b = Tensor.randn([k], seed: UInt64(trial + 2000))
+            let fast = try Tensor.conv2d(x, wt, b, o)
+            let direct = try Tensor.conv2dDirect(x, wt, b, o)
+            XCTAssertTrue(fast.isClose(to: direct, rtol: 1e-4, atol: 1e-4), "trial \(trial): im2col path differs from the direct loops (\(o))")
+            // Toeplitz: one image at a time, T · vec(x) + b = vec(y).
+            let t = try Tensor.toeplitz(wt, inputShape: [c, h, w], o)
+            let x0 = Variable(try Tensor(shape: [c * h * w], scalars: Array(x.scalars[0..<(c * h * w)])).reshaped([c * h * w]))
+            let ty = try matmul(Variable(t), x0).value
+            let per = direct.count / n
+            let expected = Tensor(shape: [per], scalars: (0..<per).map { direct.scalars[$0] - b.scalars[$0 / (per / k)] })
+            XCTAssertTrue(ty.isClose(to: expected, rtol: 1e-4, atol: 1e-4), "trial \(trial): Toeplitz product differs")
+        }
+    }
+
+    func testLectureSlideToeplitzAndIm2col() throws {
+        // The 4x4 image and 2x2 filter of the tour: T is 9 x 16 and T · vec(x) is the 3x3 output.
+        let x = try Tensor((0..<4).map { r in (1...4).map { Float(r * 4 + $0) } })
+        let w = try Tensor([[1, 0], [0, -1]])
+        let t = try Tensor.toeplitz(w, inputShape: x.shape)
+        XCTAssertEqual(t.shape, [9, 16])
+        XCTAssertEqual(Array(t.scalars[0..<16]), [1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        let y = try matmul(Variable(t), Variable(try x.reshaped([16]))).value
+        XCTAssertEqual(y.scalars, [Float](repeating: -5, count: 9))  // x[i][j] - x[i+1][j+1] = -5 everywhere
+        let cols = try Tensor.im2col(x, kernel: (2, 2))
+        XCTAssertEqual(cols.shape, [9, 4])
+        XCTAssertEqual(Array(cols.scalars[0..<8]), [1, 2, 5, 6, 2, 3, 6, 7])
+    }
+
+    func testLargeConvolutionUsesThreadsAndStillAgrees() throws {
+        // Big enough to take the threaded, blocked path for all three passes.
+        let x = Tensor.randn([1, 16, 30, 30], seed: 1), w = Tensor.randn([32, 16, 3, 3], seed: 2)
+        let o = ConvOptions(padding: 1)
+        let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true)
+        let y = try conv2d(xv, wv, nil, o)
+        XCTAssertTrue(y.value.isClose(to: try Tensor.conv2dDirect(x, w, nil, o), rtol: 1e-4, atol: 1e-3))
+        let dy = Tensor.randn(y.shape, seed: 3)
+        let grads = try gradients(of: y, withRespectTo: [xv, wv], seed: dy)
+        // Both gradients from the definition: dx[c,ih,iw] = Σ dy[k,oh,ow] w[k,c,i,j], dW[k,c,i,j] = Σ dy[k,oh,ow] x[c,ih,iw].
+        var dxRef = Tensor(zeros: x.shape), dwRef = Tensor(zeros: w.shape)
+        for k in 0..<32 { for c in 0..<16 { for i in 0..<3 { for j in 0..<3 {
+            var s: Float = 0
+            for oh in 0..<30 { for ow in 0..<30 {
+                let ih = oh - 1 + i, iw = ow - 1 + j
+                if ih >= 0, ih < 30, iw >= 0, iw < 30 {
+                    s += dy[0, k, oh, ow] * x[0, c, ih, iw]
+                    dxRef[0, c, ih, iw] += dy[0, k, oh, ow] * w[k, c, i, j]
+                }
+            }}
+            dwRef[k, c, i, j] = s
+        }}}}
+        XCTAssertTrue(grads[0].isClose(to: dxRef, rtol: 1e-3, atol: 1e-3))
+        XCTAssertTrue(grads[1].isClose(to: dwRef, rtol: 1e-3, atol: 1e-2))
+    }
+
+    func testBadShapesAreErrorsNotCrashes() {
+        let x = Variable(Tensor(zeros: [1, 3, 5, 5]))
+        XCTAssertThrowsError(try conv2d(x, Variable(Tensor(zeros: [4, 2, 3, 3])))) { e in
+            XCTAssertTrue("\(e)".contains("input channels"), "\(e)")
+        }
+        XCTAssertThrowsError(try conv2d(x, Variable(Tensor(zeros: [4, 3, 7, 7]))))
+        XCTAssertThrowsError(try conv2d(Variable(Tensor(zeros: [3, 5, 5])), Variable(Tensor(zeros: [4, 3, 3, 3]))))
+        XCTAssertThrowsError(try conv2d(x, Variable(Tensor(zeros: [4, 3, 3, 3])), nil, ConvOptions(stride: 0)))
+        XCTAssertThrowsError(try conv2d(x, Variable(Tensor(zeros: [4, 1, 3, 3])), nil, ConvOptions(groups: 2)))
+    }
+}
