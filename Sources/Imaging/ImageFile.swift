@@ -71,8 +71,11 @@ public enum AlphaHandling: Equatable, Sendable {
 
 /// Reading PNG and JPEG files into image tensors, and writing PNG files.
 public enum ImageFile {
-    /// Files larger than this many pixels are refused before their pixels are allocated.
-    public static let maximumPixels = 1 << 28
+    /// Images of more pixels than this (8192 x 8192) are refused before their pixels are
+    /// allocated: as a float tensor such an RGB image already takes 805 MB.
+    public static let maximumPixels = 1 << 26
+    /// Files larger than this are refused before they are read.
+    public static let maximumFileBytes = 1 << 30
 
     /// Reads a PNG or JPEG file (recognised by its content, not its name) as a [C, H, W]
     /// image with values in [0, 1]. Gray files give C = 1, colour files C = 3; alpha is
@@ -136,6 +139,9 @@ func readFileBytes(_ path: String) throws -> [UInt8] {
     var status = stat()
     guard fstat(descriptor, &status) == 0 else { throw ImageFileError(path: path, reason: systemReason(errno)) }
     if (status.st_mode & S_IFMT) == S_IFDIR { throw ImageFileError(path: path, reason: "is a folder, not a file") }
+    if status.st_size > ImageFile.maximumFileBytes {
+        throw ImageFileError(path: path, reason: "the file has \(status.st_size) bytes, more than the \(ImageFile.maximumFileBytes) an image file may have")
+    }
     var bytes = [UInt8]()
     bytes.reserveCapacity(Int(status.st_size))
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
