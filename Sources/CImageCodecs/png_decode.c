@@ -36,6 +36,15 @@ static void ignore_warning(png_structp png, png_const_charp message) {
     (void)message;
 }
 
+static void check_size(png_structp png, size_t width, size_t height, size_t max_pixels) {
+    if (width * height > max_pixels) {
+        char message[120];
+        snprintf(message, sizeof message, "the image is %zu x %zu pixels, more than the limit of %zu pixels",
+                 width, height, max_pixels);
+        png_error(png, message);
+    }
+}
+
 int cnnlab_png_decode(const unsigned char *data, size_t size, size_t max_pixels,
                       cnnlab_decoded_image *out) {
     memset(out, 0, sizeof *out);
@@ -62,6 +71,13 @@ int cnnlab_png_decode(const unsigned char *data, size_t size, size_t max_pixels,
         return 0;
     }
 
+    // IHDR is the first chunk of every PNG: bytes 16-23 hold width and height. Checking them
+    // here refuses a huge image even when the file is cut before libpng would look.
+    if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        size_t claimed_width = (size_t)data[16] << 24 | (size_t)data[17] << 16 | (size_t)data[18] << 8 | data[19];
+        size_t claimed_height = (size_t)data[20] << 24 | (size_t)data[21] << 16 | (size_t)data[22] << 8 | data[23];
+        check_size(png, claimed_width, claimed_height, max_pixels);
+    }
     png_set_read_fn(png, &reader, read_from_memory);
     // Problems in ancillary chunks (a wrong CRC on a text chunk, an odd profile) should
     // not make a readable picture unreadable; broken image data is still an error.
@@ -71,12 +87,7 @@ int cnnlab_png_decode(const unsigned char *data, size_t size, size_t max_pixels,
     png_uint_32 width = 0, height = 0;
     int depth = 0, color_type = 0;
     png_get_IHDR(png, info, &width, &height, &depth, &color_type, NULL, NULL, NULL);
-    if ((size_t)width * (size_t)height > max_pixels) {
-        char message[120];
-        snprintf(message, sizeof message, "the image is %lu x %lu pixels, more than the limit of %zu pixels",
-                 (unsigned long)width, (unsigned long)height, max_pixels);
-        png_error(png, message);
-    }
+    check_size(png, width, height, max_pixels);
 
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);

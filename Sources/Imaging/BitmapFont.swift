@@ -6,7 +6,9 @@ import Engine
 
 /// The built-in pixel font.
 public enum BitmapFont {
+    /// Pixels across one glyph.
     public static let glyphWidth = 5
+    /// Pixels down one glyph, from the top of a capital to the baseline.
     public static let glyphHeight = 7
     /// Horizontal distance from one glyph to the next: its width and a pixel of space.
     public static let advance = 6

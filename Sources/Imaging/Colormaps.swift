@@ -45,6 +45,7 @@ public func rescaled(_ tensor: Tensor, _ scaling: DisplayScaling = .minMax) -> T
 
 /// A map from [0, 1] to colours: 256 RGB entries, interpolated linearly between entries.
 public struct Colormap: Equatable, Sendable {
+    /// The name a colormap is looked up by.
     public let name: String
     /// 256 entries of red, green, blue in [0, 1].
     let table: [Float]
@@ -57,6 +58,7 @@ public struct Colormap: Equatable, Sendable {
     /// symmetrically, negative blue, zero white, positive red.
     public static let diverging = Colormap(name: "diverging", table: blueWhiteRedTable)
 
+    /// Every built-in colormap.
     public static let all: [Colormap] = [.gray, .viridis, .diverging]
 
     /// The colormap called `name` (gray, viridis, diverging); an unknown name suggests the nearest.

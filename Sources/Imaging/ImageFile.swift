@@ -10,14 +10,18 @@ import Darwin
 
 /// An image file that could not be read or written: which file, and what was wrong.
 public struct ImageFileError: Error, Equatable, CustomStringConvertible {
+    /// The file, as the user named it.
     public var path: String
+    /// What was wrong, in words.
     public var reason: String
 
+    /// An error about the file at `path`.
     public init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
 
+    /// "path: reason", the form compilers and most command-line tools use.
     public var description: String { "\(path): \(reason)" }
 }
 

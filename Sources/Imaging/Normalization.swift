@@ -6,8 +6,9 @@ import Engine
 public struct Normalization: Equatable, Sendable {
     /// The preset name, or "custom".
     public var name: String
-    /// One value per channel, or a single value for every channel.
+    /// Means, one per channel or a single value for every channel.
     public var mean: [Float]
+    /// Standard deviations, one per channel or a single value for every channel.
     public var std: [Float]
 
     /// A normalization by per-channel `mean` and `std` (one value applies to every channel).
@@ -36,6 +37,7 @@ public struct Normalization: Equatable, Sendable {
     /// Inputs in [-1, 1]: x · 2 − 1.
     public static let symmetric = Normalization(preset: "symmetric", mean: [0.5], std: [0.5])
 
+    /// Every preset, in the order help lists them.
     public static let presets: [Normalization] = [.imagenet, .unit, .symmetric]
 
     /// The preset called `name` (imagenet, unit, symmetric); an unknown name suggests the nearest.

@@ -208,3 +208,30 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try toRGB(Tensor(zeros: [5, 2, 2])))
     }
 }
+
+extension CodecTests {
+    /// A PNG header claiming 100000 x 100000 pixels is refused before 30 GB are allocated.
+    func testHugeDimensionsAreRefused() throws {
+        var header: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        var chunk = Array("IHDR".utf8)
+        for dimension in [UInt32(100_000), UInt32(100_000)] {
+            chunk += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: dimension >> $0) }
+        }
+        chunk += [8, 2, 0, 0, 0]  // 8-bit RGB, deflate, no filter variant, not interlaced
+        let crc = crc32(chunk)
+        header += chunk + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: crc >> $0) }
+        XCTAssertThrowsError(try ImageFile.decode(header, name: "huge.png")) { error in
+            XCTAssertTrue("\(error)".contains("100000 x 100000"), "\(error)")
+        }
+    }
+
+    /// The CRC-32 that PNG chunks carry (polynomial 0xEDB88320).
+    private func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+}
