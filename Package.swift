@@ -23,8 +23,11 @@ let package = Package(
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimize),
+        // PNG and JPEG decoding in C, so that libpng's and libjpeg's longjmp never crosses Swift frames.
+        .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Image codecs, transforms and rendering of tensors as pictures.
-        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CJPEG"], swiftSettings: optimize),
+        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CImageCodecs"], swiftSettings: optimize),
         // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts.
         .target(name: "Models", dependencies: ["Engine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: optimize),
@@ -35,7 +38,7 @@ let package = Package(
         ], swiftSettings: optimize),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
     ],
     swiftLanguageModes: [.v5]
