@@ -19,6 +19,7 @@ let package = Package(
         // C libraries from Debian.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CGzip", path: "Sources/CGzip", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
@@ -29,7 +30,7 @@ let package = Package(
         // Image codecs, transforms and rendering of tensors as pictures.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CImageCodecs"], swiftSettings: optimize),
         // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts.
-        .target(name: "Models", dependencies: ["Engine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+        .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [

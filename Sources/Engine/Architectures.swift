@@ -50,6 +50,36 @@ extension Network {
     }
 }
 
+extension Network {
+    /// The Fashion-MNIST classes, in label order.
+    public static let fashionClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+    /// The layout of the bundled default model: two 5x5 convolutions (zero-padded, so each keeps
+    /// its input's size) each followed by ReLU and 2x2 max pooling, then two fully connected layers.
+    /// conv1 sees 5x5 pixels, conv2 14x14 (after pool1), fc1 the whole 28x28 image.
+    public static func fashion(seed: UInt64 = 0) throws -> Network {
+        let net = Network(spec: InputSpec(channels: 1, height: 28, width: 28, mean: [0.2860], std: [0.3530],
+                                          classNames: fashionClasses))
+        var g = SeededGenerator(seed: seed)
+        func add(_ name: String, _ kind: String, _ a: [String: AttributeValue] = [:]) throws {
+            try net.append(name, LayerRegistry.make(Attributes(kind, a), generator: &g))
+        }
+        try add("conv1", "conv2d", ["in": .int(1), "out": .int(16), "kernel": .int(5), "padding": .int(2)])
+        try add("relu1", "relu")
+        try add("pool1", "maxpool", ["kernel": .int(2)])
+        try add("conv2", "conv2d", ["in": .int(16), "out": .int(32), "kernel": .int(5), "padding": .int(2)])
+        try add("relu2", "relu")
+        try add("pool2", "maxpool", ["kernel": .int(2)])
+        try add("flatten", "flatten")
+        try add("fc1", "linear", ["in": .int(32 * 7 * 7), "out": .int(128)])
+        try add("relu3", "relu")
+        try add("dropout", "dropout", ["p": .float(0.25)])
+        try add("fc2", "linear", ["in": .int(128), "out": .int(10)])
+        return net
+    }
+}
+
 /// The engine's side of `cnn bench`: each workload prepares its data once and returns the
 /// closure to time and the floating-point operations one call performs.
 public enum EngineBenchmarks {
