@@ -1,4 +1,3 @@
-import Foundation
 /// 2-D convolution (cross-correlation, as in PyTorch and ONNX) with stride, zero padding
 /// (asymmetric allowed), dilation and groups.
 ///
@@ -72,11 +71,11 @@ struct ConvProblem {
         try g.validate()
     }
 
-    nonisolated(unsafe) static var blockTarget: Int = Int(ProcessInfo.processInfo.environment["CNN_BLOCK"] ?? "") ?? 131_072
-    /// Positions per block: a block's patch matrix stays around 512 KB, so it lives in cache.
+    /// Positions per block: a block's patch matrix stays around 512 KB, so it lives in cache, but
+    /// a block keeps at least 128 positions so that sgemm's cost of packing W is spread over enough work.
     var blockPositions: Int {
-        let target = ConvProblem.blockTarget / max(rows, 1)
-        let p = max(64, (target / 16) * 16)
+        let target = 131_072 / max(rows, 1)
+        let p = max(128, (target / 16) * 16)
         return min(positions, p)
     }
 }
