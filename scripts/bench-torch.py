@@ -103,20 +103,19 @@ def conv_forward(torch, c, k, kernel, stride, pad, size):
     return run
 
 
-def conv_backward_input(torch, c, k, kernel, stride, pad, size):
-    # Times only dX = conv_transpose(dY, W): the forward that produced dY is not run.
-    w = torch.randn(k, c, kernel, kernel)
-    out = conv_out(size, kernel, stride, pad)
-    dy = torch.randn(1, k, out, out)
-    return lambda: torch.nn.grad.conv2d_input((1, c, size, size), w, dy, stride=stride, padding=pad)
+def conv_backward(torch, c, k, kernel, stride, pad, size, to):
+    """The gradient of a convolution to its input (dX) or to its weights (dW) alone.
 
-
-def conv_backward_weights(torch, c, k, kernel, stride, pad, size):
-    # Times only dW = dY (x) im2col(X): no forward, no input gradient, no bias gradient.
-    x = torch.randn(1, c, size, size)
-    out = conv_out(size, kernel, stride, pad)
-    dy = torch.randn(1, k, out, out)
-    return lambda: torch.nn.grad.conv2d_weight(x, (k, c, kernel, kernel), dy, stride=stride, padding=pad)
+    The forward runs once here, untimed; the timed part is autograd's backward through the
+    recorded convolution, keeping the graph for the next run. Only `to` requires a gradient,
+    so autograd computes nothing else (no bias gradient, no gradient to the other operand).
+    """
+    x, w, b = torch.randn(1, c, size, size), torch.randn(k, c, kernel, kernel), torch.randn(k)
+    target = {"input": x, "weights": w}[to]
+    target.requires_grad_(True)
+    y = torch.nn.functional.conv2d(x, w, b, stride=stride, padding=pad)
+    dy = torch.randn_like(y)
+    return lambda: torch.autograd.grad(y, target, dy, retain_graph=True)
 
 
 def frozen(torch, model):
@@ -171,10 +170,10 @@ C11 = dict(c=3, k=96, kernel=11, stride=4, pad=2, size=224)
 WORKLOADS = {
     "sgemm.2048": sgemm,
     "conv3x3.forward": lambda t: conv_forward(t, **C3),
-    "conv3x3.backward_input": lambda t: conv_backward_input(t, **C3),
-    "conv3x3.backward_weights": lambda t: conv_backward_weights(t, **C3),
+    "conv3x3.backward_input": lambda t: conv_backward(t, **C3, to="input"),
+    "conv3x3.backward_weights": lambda t: conv_backward(t, **C3, to="weights"),
     "conv11s4.forward": lambda t: conv_forward(t, **C11),
-    "conv11s4.backward_input": lambda t: conv_backward_input(t, **C11),
+    "conv11s4.backward_input": lambda t: conv_backward(t, **C11, to="input"),
     "vgg16.forward": vgg16_forward,
     "vgg16.saliency": vgg16_saliency,
     "lenet.forward_backward": lenet_forward_backward,
