@@ -13,13 +13,14 @@ struct Bench: ParsableCommand {
             prints the same lines for PyTorch.
             """)
 
-    @Option(name: .long, help: "Run only this workload.")
+    @Option(name: .long, help: ArgumentHelp(
+        "Run only this workload: \(workloads.map(\.name).joined(separator: ", ")).", valueName: "name"))
     var only: String?
 
-    @Option(name: .long, help: "Timed runs per workload; the median is reported.")
+    @Option(name: .long, help: ArgumentHelp("Timed runs per workload; the median is reported.", valueName: "n"))
     var repeats = 7
 
-    @Option(name: .long, help: "Untimed runs per workload before the timed ones.")
+    @Option(name: .long, help: ArgumentHelp("Untimed runs per workload before the timed ones.", valueName: "n"))
     var warmup = 2
 
     func validate() throws {
