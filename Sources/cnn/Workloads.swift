@@ -1,0 +1,49 @@
+import CBLAS
+import Engine
+
+/// One thing `cnn bench` times.
+struct Workload {
+    /// The name shared with scripts/bench-torch.py, e.g. `conv3x3.forward`.
+    let name: String
+    /// Floating-point operations in one timed run (a multiply-add counts 2); nil where no
+    /// count applies.
+    let flops: Double?
+    /// Builds the inputs (not timed) and returns the work to time, which is run many times.
+    let setup: () throws -> () throws -> Void
+}
+
+/// FLOP counts, the same formulas as scripts/bench-torch.py.
+enum FLOPs {
+    /// C[m×n] = A[m×k] · B[k×n]: 2·m·n·k.
+    static func matmul(m: Int, n: Int, k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }
+
+    /// A convolution of N images, C input and K output channels, a kh×kw kernel and an OH×OW
+    /// output: 2·N·K·(C/groups)·kh·kw·OH·OW. Each backward pass (to the input, to the
+    /// weights) is one matrix product of the same size, so it counts the same.
+    static func conv2d(n: Int, c: Int, k: Int, kh: Int, kw: Int, oh: Int, ow: Int, groups: Int = 1) -> Double {
+        2 * Double(n) * Double(k) * Double(c / groups) * Double(kh) * Double(kw) * Double(oh) * Double(ow)
+    }
+}
+
+/// Every workload, in the order `cnn bench` runs them. The engine's workloads
+/// (conv3x3.forward, conv3x3.backward_input, conv3x3.backward_weights, conv11s4.forward,
+/// conv11s4.backward_input, vgg16.forward, vgg16.saliency, lenet.forward_backward) join
+/// as one entry each.
+let workloads: [Workload] = [
+    Workload(name: "sgemm.2048", flops: FLOPs.matmul(m: 2048, n: 2048, k: 2048)) {
+        let n = 2048
+        let a = Tensor.randn([n, n], seed: 1), b = Tensor.randn([n, n], seed: 2)
+        var c = Tensor(zeros: [n, n])
+        return {
+            // C = A · B, row-major, on OpenBLAS's own threads.
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
+                                    1, pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                    }
+                }
+            }
+        }
+    },
+]
