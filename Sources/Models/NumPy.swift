@@ -20,7 +20,7 @@ public enum NumPy {
     /// Writes a tensor as a little-endian float32 `.npy` file, through a temporary file.
     public static func writeArray(_ tensor: Tensor, to url: URL) throws {
         try withFile(url) {
-            try writeAtomically(to: url) { (handle: FileHandle) in handle.write(encodeArray(tensor)) }
+            try writeAtomically(to: url) { (handle: FileHandle) in try handle.write(contentsOf: encodeArray(tensor)) }
         }
     }
 
@@ -46,8 +46,9 @@ public enum NumPy {
         try withFile(url) {
             try writeAtomically(to: url) { temporary in
                 let archive = try Archive(url: temporary, accessMode: .create)
-                for name in arrays.keys.sorted() {
-                    let bytes = encodeArray(arrays[name] ?? Tensor(zeros: [0]))
+                for (name, tensor) in arrays.sorted(by: { $0.key < $1.key }) {
+                    let bytes = encodeArray(tensor)
+                    // Dated 1980-01-01, the earliest date zip can store, so equal arrays give equal files.
                     try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(bytes.count),
                                          modificationDate: Date(timeIntervalSince1970: 315_532_800),
                                          compressionMethod: compressed ? .deflate : .none) { position, size in

@@ -33,14 +33,13 @@ public struct SafetensorsFile {
     /// Writes the tensors as F32, sorted by name, with the metadata; through a temporary file.
     public func write(to url: URL) throws {
         try withFile(url) {
-            let names = tensors.keys.sorted()
+            let named = tensors.sorted { $0.key < $1.key }
             var entries: [String: Any] = [:]
             var offset = 0
-            for name in names {
+            for (name, tensor) in named {
                 guard name != metadataKey else {
                     throw FormatProblem("'\(metadataKey)' is reserved for the metadata and cannot name a tensor")
                 }
-                let tensor = tensors[name] ?? Tensor(zeros: [0])
                 let size = tensor.count * 4
                 entries[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]]
                 offset += size
@@ -50,9 +49,9 @@ public struct SafetensorsFile {
             // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
             header.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8))
             try writeAtomically(to: url) { (handle: FileHandle) in
-                withUnsafeBytes(of: UInt64(header.count).littleEndian) { handle.write(Data($0)) }
-                handle.write(header)
-                for name in names { handle.write(littleEndianBytes(of: tensors[name] ?? Tensor(zeros: [0]))) }
+                try handle.write(contentsOf: withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) })
+                try handle.write(contentsOf: header)
+                for (_, tensor) in named { try handle.write(contentsOf: littleEndianBytes(of: tensor)) }
             }
         }
     }

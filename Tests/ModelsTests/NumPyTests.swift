@@ -161,6 +161,20 @@ final class NumPyTests: XCTestCase {
         }
     }
 
+    func testFlippedMagicBytesAreNamed() throws {
+        let folder = try temporaryFolder(for: self)
+        let original = try fixtureBytes("npy/float32.npy")
+        for position in 0..<8 {
+            var bytes = original
+            bytes[position] ^= 0x20
+            assertFileError(try NumPy.readArray(at: write(bytes, "m\(position).npy", in: folder)),
+                            mentions: [position < 6 ? "magic" : "version"])
+        }
+        var archive = try fixtureBytes("npz/arrays.npz")
+        archive[0] ^= 0x01  // the first local header's signature
+        assertFileError(try NumPy.readArchive(at: write(archive, "m.npz", in: folder)), mentions: ["no local header at offset 0"])
+    }
+
     func testEveryTruncationAndFlipIsHandled() throws {
         let folder = try temporaryFolder(for: self)
         for name in ["npy/float32.npy", "npy/fortran.npy", "npy/float32_v3.npy"] {

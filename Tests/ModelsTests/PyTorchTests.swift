@@ -174,6 +174,9 @@ final class PyTorchTests: XCTestCase {
                         mentions: ["not a PyTorch zip"])
         let script = makeZip([.stored("m/constants.pkl", Data([0x80, 2, 0x2e])), .stored("m/code/m.py", Data())])
         assertFileError(try PyTorch.readStateDict(at: write(script, "script.pt", in: folder)), mentions: ["TorchScript"])
+        var flipped = try fixtureBytes("pytorch/small_cnn.pth")
+        flipped[0] ^= 0x01
+        assertFileError(try PyTorch.readStateDict(at: write(flipped, "flipped.pth", in: folder)), mentions: ["not a PyTorch zip"])
         let npz = try fixtureBytes("npz/arrays.npz")
         assertFileError(try PyTorch.readStateDict(at: write(npz, "arrays.pth", in: folder)), mentions: ["no <archive>/data.pkl"])
     }
