@@ -50,7 +50,7 @@ final class ElementTypeTests: XCTestCase {
         XCTAssertEqual(decode([0x80, 0x3f], .bfloat16), [1])
         XCTAssertEqual(decode([0, 0, 0, 0, 0, 0, 0xf0, 0x3f], .float64), [1])
         XCTAssertEqual(decode([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], .int64), [-1])
-        XCTAssertEqual(decode([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], .uint64), [18446744073709551615])
+        XCTAssertEqual(decode([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], .uint64), [0x1p64], "2^64 − 1 rounds to 2^64")
         XCTAssertEqual(decode([0xfe, 0xff, 0xff, 0xff], .int32), [-2])
         XCTAssertEqual(decode([0, 1], .int16, big: true), [1])
         XCTAssertEqual(decode([0x80, 0x7f], .int8), [-128, 127])
