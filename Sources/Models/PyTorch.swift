@@ -60,7 +60,7 @@ private func loadPickle(_ bytes: UnsafeRawBufferPointer) throws -> PickleValue {
     }
     let zip = try ZipReader(bytes)
     // The pickle sits at "<archive>/data.pkl", whatever the archive folder is called.
-    guard let pickle = zip.entries.first(where: { $0.name.hasSuffix("data.pkl") && $0.name.split(separator: "/").count == 2 }) else {
+    guard let pickle = zip.entries.first(where: { $0.name.hasSuffix("/data.pkl") && $0.name.split(separator: "/").count == 2 }) else {
         if zip.entries.contains(where: { $0.name.hasSuffix("/constants.pkl") }) {
             throw FormatProblem("is a TorchScript archive, not a state dict", expected: "torch.save(model.state_dict(), path)")
         }

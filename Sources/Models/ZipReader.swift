@@ -71,7 +71,7 @@ struct ZipReader {
                 guard zip64Record <= UInt64(bytes.count) else { throw FormatProblem("ZIP64 directory record lies past the end") }
                 var big = ByteReader(bytes, position: Int(zip64Record))
                 guard try big.read(UInt32.self) == 0x0606_4b50 else { throw FormatProblem("ZIP64 directory record is missing") }
-                try big.skip(20)
+                try big.skip(28)  // record size, versions, disk numbers, entries on this disk
                 let total = try big.read(UInt64.self), bigSize = try big.read(UInt64.self), bigOffset = try big.read(UInt64.self)
                 guard total <= UInt64(bytes.count), bigSize <= UInt64(bytes.count), bigOffset <= UInt64(bytes.count) else {
                     throw FormatProblem("ZIP64 directory record claims more than the file holds")

@@ -125,6 +125,14 @@ final class NumPyTests: XCTestCase {
         assertFileError(try NumPy.readArray(at: write(lying, "long.npy", in: folder)), mentions: ["header length 65535"])
     }
 
+    func testReadsZIP64DirectoryEntries() throws {
+        let array = try fixtureBytes("npy/float64.npy")
+        var entry = ZipEntrySpec.stored("big.npy", array)
+        entry.zip64 = true
+        let url = try write(makeZip([.stored("small.npy", array), entry]), "zip64.npz", in: temporaryFolder(for: self))
+        XCTAssertEqual(try NumPy.readArchive(at: url), ["small": ramp([3, 2]), "big": ramp([3, 2])])
+    }
+
     /// The deflated payload of an entry of the Python-written compressed archive.
     private func realDeflateStream() throws -> (payload: Data, size: Int, checksum: UInt32) {
         let bytes = try fixtureBytes("npz/arrays_compressed.npz")

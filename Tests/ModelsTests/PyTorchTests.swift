@@ -83,6 +83,17 @@ final class PyTorchTests: XCTestCase {
         XCTAssertEqual(tensors["bool"], Tensor(shape: [6], scalars: [0, 0, 0, 1, 1, 1]))
     }
 
+    /// torch.save also writes a ZIP64 end record; with the classic record's fields saturated,
+    /// as in archives past 4 GB or 65535 entries, the directory must be found through it.
+    func testFindsTheDirectoryThroughTheZIP64Record() throws {
+        var bytes = try fixtureBytes("pytorch/small_cnn.pth")
+        let end = bytes.count - 22
+        XCTAssertEqual(Array(bytes[end..<end + 4]), [0x50, 0x4b, 5, 6], "the classic end record closes the file")
+        for i in 8..<20 { bytes[end + i] = 0xff }
+        let url = try write(bytes, "zip64.pth", in: temporaryFolder(for: self))
+        XCTAssertEqual(try PyTorch.readStateDict(at: url), try PyTorch.readStateDict(at: fixture("pytorch/small_cnn.pth")))
+    }
+
     func testHandBuiltStateDictLoads() throws {
         let storage = Tensor([1, 2, 3, 4, 5, 6]).withUnsafeBufferPointer { Data(buffer: $0) }
         let url = try write(torchZip(PickleBytes.stateDict(storageCount: 6, offset: 1, size: [2, 2], stride: [1, 2]).data,

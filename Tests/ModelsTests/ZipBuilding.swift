@@ -9,6 +9,7 @@ struct ZipEntrySpec {
     var size: Int
     var checksum: UInt32
     var sharesBytesWith: Int?  // index of an earlier entry whose local header this one points at
+    var zip64 = false  // the directory gives sizes and offset in a ZIP64 extra field, as past 4 GB
 
     /// A stored entry that tells the truth.
     static func stored(_ name: String, _ contents: Data) -> ZipEntrySpec {
@@ -45,12 +46,22 @@ func makeZip(_ specs: [ZipEntrySpec]) -> Data {
             file.append(name)
             file.append(spec.payload)
         }
-        u32(0x0201_4b50, &directory); u16(20, &directory); u16(20, &directory); u16(0, &directory); u16(method, &directory)
+        var extra = Data()
+        if spec.zip64 {
+            u16(1, &extra); u16(24, &extra)
+            for value in [spec.size, spec.payload.count, offset] {
+                withUnsafeBytes(of: UInt64(value).littleEndian) { extra.append(contentsOf: $0) }
+            }
+        }
+        let saturated: UInt32 = 0xffff_ffff
+        u32(0x0201_4b50, &directory); u16(45, &directory); u16(45, &directory); u16(0, &directory); u16(method, &directory)
         u16(0, &directory); u16(0, &directory); u32(spec.checksum, &directory)
-        u32(UInt32(spec.payload.count), &directory); u32(size, &directory); u16(name.count, &directory)
-        for _ in 0..<4 { u16(0, &directory) }
-        u32(0, &directory); u32(UInt32(offset), &directory)
+        u32(spec.zip64 ? saturated : UInt32(spec.payload.count), &directory); u32(spec.zip64 ? saturated : size, &directory)
+        u16(name.count, &directory); u16(extra.count, &directory)
+        for _ in 0..<3 { u16(0, &directory) }
+        u32(0, &directory); u32(spec.zip64 ? saturated : UInt32(offset), &directory)
         directory.append(name)
+        directory.append(extra)
     }
     let directoryOffset = file.count
     file.append(directory)
