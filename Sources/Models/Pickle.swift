@@ -233,8 +233,9 @@ private struct Machine {
         return value
     }
 
+    /// The top of the stack, which must lie above the innermost MARK (as in Python's unpickler).
     private func top() throws -> PickleValue {
-        guard let value = stack.last else { throw FormatProblem("reads an empty stack") }
+        guard let value = stack.last, stack.count > (marks.last ?? 0) else { throw FormatProblem("reads an empty stack") }
         return value
     }
 
