@@ -1,2 +1,0 @@
-// Models: reading and writing weights and whole networks (safetensors, ONNX, NumPy, PyTorch).
-import Engine
