@@ -14,11 +14,11 @@ public enum ReLURule: String, CaseIterable, Sendable {
 private func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
     let y = x.value.map(f)
     return Variable.result(y, [x]) { dy in
-        var dx = dy
-        x.value.withUnsafeBufferPointer { xs in y.withUnsafeBufferPointer { ys in dx.withUnsafeMutableBufferPointer { d in
-            for i in 0..<d.count { d[i] *= df(xs[i], ys[i]) }
-        }}}
-        return [dx]
+        [Tensor(shape: dy.shape) { dx in
+            x.value.withUnsafeBufferPointer { xs in y.withUnsafeBufferPointer { ys in dy.withUnsafeBufferPointer { d in
+                for i in 0..<dx.count { dx[i] = d[i] * df(xs[i], ys[i]) }
+            }}}
+        }]
     }
 }
 
@@ -26,15 +26,17 @@ private func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: F
 public func relu(_ x: Variable, rule: ReLURule = .plain) -> Variable {
     let y = x.value.map { $0 > 0 ? $0 : 0 }
     return Variable.result(y, [x]) { dy in
-        var dx = dy
-        x.value.withUnsafeBufferPointer { xs in dx.withUnsafeMutableBufferPointer { d in
-            switch rule {
-            case .plain: for i in 0..<d.count where !(xs[i] > 0) { d[i] = 0 }
-            case .deconvnet: for i in 0..<d.count where !(d[i] > 0) { d[i] = 0 }
-            case .guided: for i in 0..<d.count where !(xs[i] > 0 && d[i] > 0) { d[i] = 0 }
-            }
-        }}
-        return [dx]
+        [Tensor(shape: dy.shape) { dx in
+            x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in
+                switch rule {
+                // Both operands are loaded unconditionally so the choice compiles to a blend, not
+                // a branch that random signs would mispredict half the time.
+                case .plain: for i in 0..<dx.count { let g = d[i], v = xs[i]; dx[i] = v > 0 ? g : 0 }
+                case .deconvnet: for i in 0..<dx.count { let g = d[i]; dx[i] = Swift.max(g, 0) }
+                case .guided: for i in 0..<dx.count { let g = d[i], v = xs[i]; dx[i] = v > 0 ? Swift.max(g, 0) : 0 }
+                }
+            }}
+        }]
     }
 }
 

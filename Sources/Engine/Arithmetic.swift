@@ -229,6 +229,18 @@ func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     let flops = 2.0 * Double(m) * Double(n) * Double(k)
     let parts = flops < 4e6 ? 1 : min(Parallel.threads, max(1, n / 16))
+    if m == 1 && !transA && beta == 0 {
+        // A single row: a matrix-vector product, bound by reading B once.
+        Parallel.forEach(parts, inline: parts == 1) { t in
+            let j0 = n * t / parts, j1 = n * (t + 1) / parts
+            if transB {  // y[j] = Σ_i B[j, i] a[i]
+                BLAS.sgemv(transpose: false, rows: j1 - j0, columns: k, a: b + j0 * ldb, lda: ldb, x: a, y: c + j0)
+            } else {     // y[j] = Σ_i B[i, j] a[i]
+                BLAS.sgemv(transpose: true, rows: k, columns: j1 - j0, a: b + j0, lda: ldb, x: a, y: c + j0)
+            }
+        }
+        return
+    }
     Parallel.forEach(parts, inline: parts == 1) { t in
         let j0 = n * t / parts, j1 = n * (t + 1) / parts
         BLAS.sgemm(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, a: a, lda: lda,

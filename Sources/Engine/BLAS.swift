@@ -34,6 +34,21 @@ public enum BLAS {
     }
 }
 
+extension BLAS {
+    /// y = op(A) x with A rows x columns (row-major); op(A) = Aᵀ when `transpose`.
+    @inline(__always)
+    public static func sgemv(transpose: Bool, rows: Int, columns: Int, a: UnsafePointer<Float>, lda: Int,
+                             x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        guard rows > 0, columns > 0 else {
+            let n = transpose ? columns : rows
+            for i in 0..<max(n, 0) { y[i] = 0 }
+            return
+        }
+        cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns),
+                    1, a, Int32(lda), x, 1, 0, y, 1)
+    }
+}
+
 /// The engine's own threads: a fixed number of workers over Dispatch's pool.
 public enum Parallel {
     /// How many threads the engine splits work across (the CPUs this process may use).
@@ -42,7 +57,15 @@ public enum Parallel {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    private static let blasSetUp: Void = { BLAS.setThreads(1) }()
+    private static let blasSetUp: Void = {
+        BLAS.setThreads(1)
+        #if canImport(Glibc)
+        // Keep freed activation-sized buffers in the heap for reuse: otherwise glibc hands each
+        // large tensor fresh pages from mmap, and touching them costs more than the op itself.
+        mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        #endif
+    }()
 
     /// Runs `body(i)` for i in 0..<count, spread over the engine's threads; inline when count is 1
     /// or the work is too small to be worth a thread hop.

@@ -157,6 +157,11 @@ enum ConvKernels {
     // MARK: backward to the input
 
     static func backwardInput(_ dy: Tensor, _ w: Tensor, inputShape: [Int], _ pr: ConvProblem) -> Tensor {
+        if let (flipped, transposed) = transposedProblem(pr, weightShape: w.shape) {
+            // Stride 1: dx is the "full" convolution of dy with the flipped, channel-transposed
+            // filters, which runs on the forward path (blocked im2col + sgemm, no scatter-add).
+            return forward(dy, flippedWeights(w, pr), nil, transposed).withShape(flipped)
+        }
         let P = pr.positions, H = pr.g.height, W = pr.g.width
         var dx = Tensor(zeros: inputShape)
         dy.withUnsafeBufferPointer { db in w.withUnsafeBufferPointer { wb in dx.withUnsafeMutableBufferPointer { xb in
@@ -193,6 +198,34 @@ enum ConvKernels {
             }
         }}}
         return dx
+    }
+
+    /// For a stride-1 convolution whose padding does not exceed the kernel's reach, the problem
+    /// that computes its input gradient as a forward convolution of dy.
+    static func transposedProblem(_ pr: ConvProblem, weightShape: [Int]) -> ([Int], ConvProblem)? {
+        let g = pr.g
+        guard g.strideH == 1, g.strideW == 1, !pr.isDepthwise, !pr.isPointwise else { return nil }
+        let reachH = g.dilationH * (g.kernelHeight - 1), reachW = g.dilationW * (g.kernelWidth - 1)
+        let pads = (reachH - g.padTop, reachW - g.padLeft, reachH - g.padBottom, reachW - g.padRight)
+        guard pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else { return nil }
+        let o = ConvOptions(stride: (1, 1), padding: pads, dilation: (g.dilationH, g.dilationW), groups: pr.groups)
+        guard let t = try? ConvProblem(input: pr.outputShape, weight: [pr.c, pr.kg, g.kernelHeight, g.kernelWidth], bias: nil, options: o),
+              t.g.outHeight == g.height, t.g.outWidth == g.width else { return nil }
+        return ([pr.n, pr.c, g.height, g.width], t)
+    }
+
+    /// W'[g·Cg + c, k, i, j] = W[g·Kg + k, c, kh-1-i, kw-1-j]
+    static func flippedWeights(_ w: Tensor, _ pr: ConvProblem) -> Tensor {
+        let kh = pr.g.kernelHeight, kw = pr.g.kernelWidth, area = kh * kw
+        return Tensor(shape: [pr.c, pr.kg, kh, kw]) { out in
+            w.withUnsafeBufferPointer { src in
+                for gi in 0..<pr.groups { for k in 0..<pr.kg { for c in 0..<pr.cg {
+                    let s = src.baseAddress! + ((gi * pr.kg + k) * pr.cg + c) * area
+                    let d = out.baseAddress! + ((gi * pr.cg + c) * pr.kg + k) * area
+                    for i in 0..<area { d[area - 1 - i] = s[i] }
+                }}}
+            }
+        }
     }
 
     static func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {

@@ -76,10 +76,14 @@ public func maxPool2dWithSwitches(_ x: Variable, _ o: PoolOptions) throws -> (Va
                     let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
                     for j in 0..<ow {
                         let w0 = max(j * o.stride.w - o.padding.left, 0), w1 = min(j * o.stride.w - o.padding.left + o.kernel.w, w)
+                        // The first maximum wins; a NaN wins over numbers (as in PyTorch).
+                        // Written without branches: random data would mispredict them.
                         var best = -Float.infinity, arg = -1
                         for a in h0..<max(h0, h1) { for b in w0..<max(w0, w1) {
                             let v = plane[a * w + b]
-                            if v > best || arg < 0 || v.isNaN { best = v; arg = a * w + b }
+                            let take = !(v <= best) && !best.isNaN
+                            best = take ? v : best
+                            arg = take || arg < 0 ? a * w + b : arg
                         }}
                         let k = (pl * oh + i) * ow + j
                         outp[k] = arg < 0 ? 0 : best
@@ -100,12 +104,14 @@ public func maxPool2d(_ x: Variable, _ o: PoolOptions) throws -> Variable { try 
 public func unpool(_ dy: Tensor, switches: [Int32], inputShape: [Int]) -> Tensor {
     var dx = Tensor(zeros: inputShape)
     let plane = inputShape[2] * inputShape[3]
-    let per = dy.shape[2] * dy.shape[3]
-    dy.withUnsafeBufferPointer { d in dx.withUnsafeMutableBufferPointer { o in
-        for k in 0..<d.count where switches[k] >= 0 {
-            o[(k / per) * plane + Int(switches[k])] += d[k]
+    let per = dy.shape[2] * dy.shape[3], planes = dy.count / max(per, 1)
+    dy.withUnsafeBufferPointer { d in dx.withUnsafeMutableBufferPointer { o in switches.withUnsafeBufferPointer { sw in
+        let dp = d.baseAddress!, op = o.baseAddress!, sp = sw.baseAddress!
+        Parallel.forEach(planes, inline: dy.count < 200_000) { pl in
+            let src = dp + pl * per, dst = op + pl * plane, s = sp + pl * per
+            for k in 0..<per where s[k] >= 0 { dst[Int(s[k])] += src[k] }
         }
-    }}
+    }}}
     return dx
 }
 

@@ -82,6 +82,14 @@ public struct Tensor: Sendable, Equatable {
         return t
     }
 
+    /// The same scalars under a shape known to hold them.
+    func withShape(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == count)
+        var t = self
+        t.shape = newShape
+        return t
+    }
+
     /// Resolves a -1 in `shape` so that it holds `count` scalars.
     public static func resolve(shape: [Int], count: Int) throws -> [Int] {
         let unknown = shape.indices.filter { shape[$0] == -1 }

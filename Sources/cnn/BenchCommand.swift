@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
             let result = BenchResult(
                 workload: workload.name, ms: ms,
                 gflops: ms > 0 ? workload.flops.map { $0 / (ms * 1e6) } : nil,
-                threads: BLASKernel.threadCount, maxrssMB: PeakMemory.peakMegabytes(), blas: blas)
+                threads: Parallel.threads, maxrssMB: PeakMemory.peakMegabytes(), blas: blas)
             print(result.jsonLine)
             fflush(stdout)
         }

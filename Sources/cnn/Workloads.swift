@@ -25,17 +25,18 @@ enum FLOPs {
     }
 }
 
-/// Every workload, in the order `cnn bench` runs them. The engine's workloads
-/// (conv3x3.forward, conv3x3.backward_input, conv3x3.backward_weights, conv11s4.forward,
-/// conv11s4.backward_input, vgg16.forward, vgg16.saliency, lenet.forward_backward) join
-/// as one entry each.
+/// Every workload, in the order `cnn bench` runs them: sgemm (the practical limit the others
+/// are read against), then the engine's own (Sources/Engine/Architectures.swift).
 let workloads: [Workload] = [
     Workload(name: "sgemm.2048", flops: FLOPs.matmul(m: 2048, n: 2048, k: 2048)) {
         let n = 2048
         let a = Tensor.randn([n, n], seed: 1), b = Tensor.randn([n, n], seed: 2)
         var c = Tensor(zeros: [n, n])
         return {
-            // C = A · B, row-major, on OpenBLAS's own threads.
+            // C = A · B, row-major, on OpenBLAS's own threads (as many as the engine uses);
+            // the engine's own work runs OpenBLAS single-threaded under its threads.
+            BLAS.setThreads(Parallel.threads)
+            defer { BLAS.setThreads(1) }
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
@@ -47,3 +48,4 @@ let workloads: [Workload] = [
         }
     },
 ]
++ EngineBenchmarks.all.map { Workload(name: $0.name, flops: $0.flops, setup: $0.prepare) }
