@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CImageCodecs"], swiftSettings: optimize),
         // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts.
         .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                resources: [.copy("Resources")],
                 swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [
@@ -40,7 +41,7 @@ let package = Package(
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Imaging"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
