@@ -20,6 +20,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline", providers: [.apt(["libreadline-dev"])]),
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimize),
@@ -31,6 +32,12 @@ let package = Package(
         // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts.
         .target(name: "Models", dependencies: ["Engine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: optimize),
+        // The language: lexer, parser, interpreter, values and the registry of builtins.
+        .target(name: "Script", dependencies: ["Engine", "Imaging"], swiftSettings: optimize),
+        // Front ends: `cnn run` and the readline shell; they decide where the interpreter's events go.
+        .target(name: "Shell", dependencies: ["Script", "Engine", "Imaging", "CReadline"], swiftSettings: optimize),
+        // A small executable that calls the front ends directly, for timing and trying them out.
+        .executableTarget(name: "cnn-script", dependencies: ["Shell"], path: "Sources/ScriptHarness", swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [
             "Engine", "Imaging", "Models",
@@ -40,6 +47,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"]),
+        .testTarget(name: "ShellTests", dependencies: ["Shell", "Script"]),
     ],
     swiftLanguageModes: [.v5]
 )
