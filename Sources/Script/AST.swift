@@ -26,6 +26,8 @@ public struct Argument {
     /// The keyword, for `name=value`; nil for a positional argument.
     public var label: String?
     public var value: Expr
+    /// The whole argument, `name=value` for a keyword argument.
+    public var span: SourceSpan
 }
 
 public enum StringPart {

@@ -58,7 +58,7 @@ extension Interpreter {
         var keywords: [(String, Value, SourceSpan)] = []
         for a in args {
             let v = try evaluate(a.value, env)
-            if let label = a.label { keywords.append((label, v, a.value.span)) } else { positional.append((v, a.value.span)) }
+            if let label = a.label { keywords.append((label, v, a.span)) } else { positional.append((v, a.value.span)) }
         }
         return try call(callee, positional, keywords, span)
     }

@@ -48,8 +48,9 @@ struct Lexer {
     private var i: Int
     private let end: Int
     private(set) var diagnostics: [Diagnostic] = []
-    /// Brackets opened and not yet closed, innermost last.
+    /// Brackets opened and not yet closed, innermost last, with where each was opened.
     private(set) var open: [TokenKind] = []
+    private var openedAt: [Int] = []
 
     /// A lexer over all of `file`, or over the scalars [start, end) (an interpolated expression).
     init(_ file: SourceFile, start: Int = 0, end: Int? = nil) {
@@ -94,6 +95,15 @@ struct Lexer {
                 let start = i
                 i += 1
                 if newlinesCount { return Token(kind: .newline, text: "\n", span: span(start)) }
+                if lineStartsStatement() {
+                    // A forgotten ')' would otherwise swallow the rest of the file into one
+                    // expression: a statement keyword at the start of a line ends the bracket.
+                    let kind = open.last == .leftParen ? "(" : "["
+                    diagnostics.append(Diagnostic(.syntax, "this '\(kind)' is not closed", at: SourceSpan(file: file, start: openedAt.last ?? start, end: (openedAt.last ?? start) + 1)))
+                    open.removeAll()
+                    openedAt.removeAll()
+                    return Token(kind: .newline, text: "\n", span: span(start))
+                }
                 continue
             }
             break
@@ -113,9 +123,10 @@ struct Lexer {
         case "(", "[", "{":
             let kind: TokenKind = c == "(" ? .leftParen : c == "[" ? .leftBracket : .leftBrace
             open.append(kind)
+            openedAt.append(start)
             return make(kind)
         case ")", "]", "}":
-            if !open.isEmpty { open.removeLast() }
+            if !open.isEmpty { open.removeLast(); openedAt.removeLast() }
             return make(c == ")" ? .rightParen : c == "]" ? .rightBracket : .rightBrace)
         case ",": return make(.comma)
         case ":": return make(.colon)
@@ -141,6 +152,19 @@ struct Lexer {
             error("unexpected character '\(c)'", start)
             return next()
         }
+    }
+
+    /// Whether the line starting at `i` begins, in its first column, with a keyword that only
+    /// starts statements (and is not a keyword argument such as `if=`).
+    private func lineStartsStatement() -> Bool {
+        var k = i
+        while k < end, s[k].properties.isAlphabetic { k += 1 }
+        guard k > i else { return false }
+        var v = String.UnicodeScalarView()
+        v.append(contentsOf: s[i..<k])
+        guard let word = Keyword(rawValue: String(v)), [.for, .if, .while, .fn, .return, .include].contains(word) else { return false }
+        while k < end, s[k] == " " || s[k] == "\t" { k += 1 }
+        return k >= end || s[k] != "="
     }
 
     private mutating func number() -> Token {

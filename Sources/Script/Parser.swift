@@ -52,10 +52,18 @@ public struct Parser {
         var statements: [Stmt] = []
         skipSeparators()
         while !check(.eof) && !abandoned && diagnostics.count < Parser.maximumErrors {
-            if let s = statementRecovering() { statements.append(s) }
+            if check(.rightBrace) {
+                // Recovery stops at a '}' so a block can close; at the top it closes nothing.
+                _ = fail("'}' without a matching '{'")
+                advance()
+            } else if let s = statementRecovering() {
+                statements.append(s)
+            }
             skipSeparators()
         }
-        return Program(statements: statements, diagnostics: diagnostics, file: file)
+        // Lexer and parser errors in the order of the source.
+        let ordered = diagnostics.enumerated().sorted { ($0.element.span?.start ?? 0, $0.offset) < ($1.element.span?.start ?? 0, $1.offset) }.map(\.element)
+        return Program(statements: statements, diagnostics: ordered, file: file)
     }
 
     // MARK: tokens
@@ -421,13 +429,14 @@ public struct Parser {
                 let label = advance()
                 advance()
                 if !labels.insert(label.text).inserted { throw fail("the argument '\(label.text)' is given twice", at: label.span) }
-                args.append(Argument(label: label.text, value: try expression()))
+                let value = try expression()
+                args.append(Argument(label: label.text, value: value, span: label.span.through(value.span)))
             } else {
                 let value = try expression()
                 if !labels.isEmpty {
                     throw fail("a positional argument cannot follow keyword arguments", at: value.span)
                 }
-                args.append(Argument(label: nil, value: value))
+                args.append(Argument(label: nil, value: value, span: value.span))
             }
             if !match(.comma) { break }
         }
