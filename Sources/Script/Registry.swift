@@ -185,7 +185,7 @@ public struct Builtin {
                 let names = regular.map(\.name)
                 var message = "\(name) has no argument '\(label)'"
                 if let near = nearest(label, in: names) { message += "; did you mean '\(near)'?" }
-                else if names.isEmpty { message += "; it takes no arguments" }
+                else if names.isEmpty { message += parameters.isEmpty ? "; it takes no arguments" : "; call it as \(signature)" }
                 else { message += "; its arguments are \(names.joined(separator: ", "))" }
                 throw RuntimeFailure(Diagnostic(.runtime, message, at: at))
             }

@@ -37,7 +37,7 @@ enum TestFiles {
 
 /// Runs code in a fresh session and returns what a terminal would show, and the outcome.
 @discardableResult
-func run(_ code: String, options: Interpreter.Options = Interpreter.Options(stepBudget: 1_000_000),
+func runCode(_ code: String, options: Interpreter.Options = Interpreter.Options(stepBudget: 1_000_000),
          interpreter existing: Interpreter? = nil) -> (transcript: String, outcome: RunOutcome) {
     let recorder = EventRecorder()
     let interpreter = existing ?? Interpreter(sink: recorder, options: options)
@@ -48,7 +48,7 @@ func run(_ code: String, options: Interpreter.Options = Interpreter.Options(step
 
 /// The value of the last expression of `code`, or a test failure.
 func value(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> Value? {
-    let (transcript, outcome) = run(code)
+    let (transcript, outcome) = runCode(code)
     guard case .success(let v) = outcome else {
         XCTFail("expected success, got: \(transcript)", file: file, line: line)
         return nil
@@ -63,7 +63,7 @@ func text(_ code: String, file: StaticString = #filePath, line: UInt = #line) ->
 
 /// The message of the error `code` stops with, or a test failure.
 func errorMessage(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-    let (_, outcome) = run(code)
+    let (_, outcome) = runCode(code)
     switch outcome {
     case .failed(let d): return d.message
     case .syntaxErrors(let ds): return ds.map(\.message).joined(separator: "\n")
