@@ -177,6 +177,8 @@ extension Interpreter {
             case .greater: test = { $0 > 0 }
             default: test = { $0 >= 0 }
             }
+            // One number compared with one number is a plain true or false, ready for `if`.
+            if d.rank == 0, let v = d.scalar { return .bool(test(v)) }
             return .tensor(Variable(d.map { test($0) ? 1 : 0 }))
         case .range, .and, .or:
             throw failure("'\(op.rawValue)' does not apply to tensors", span)
