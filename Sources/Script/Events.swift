@@ -48,6 +48,15 @@ public struct ProgressUpdate {
     public let finished: Bool
     /// A short status after the bar, such as "loss 0.231".
     public let status: String
+
+    public init(id: Int, label: String, completed: Int, total: Int?, finished: Bool, status: String = "") {
+        self.id = id
+        self.label = label
+        self.completed = completed
+        self.total = total
+        self.finished = finished
+        self.status = status
+    }
 }
 
 /// Where events go.
