@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
-        .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"]),
+        .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"], exclude: ["Golden", "TOUR.md"]),
         .testTarget(name: "ShellTests", dependencies: ["Shell", "Script"]),
     ],
     swiftLanguageModes: [.v5]

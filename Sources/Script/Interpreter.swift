@@ -148,6 +148,8 @@ public final class Interpreter {
 
     // MARK: errors and limits
 
+    static let interruptedMessage = "stopped here; every variable keeps the value it had"
+
     func failure(_ message: String, _ span: SourceSpan?) -> RuntimeFailure {
         RuntimeFailure(Diagnostic(.runtime, message, at: span))
     }
@@ -158,7 +160,7 @@ public final class Interpreter {
         if let budget = options.stepBudget, steps > budget {
             throw failure("the step budget of \(budget) steps is used up", span)
         }
-        if cancellation.isCancelled { throw RuntimeFailure(Diagnostic(.interrupted, "interrupted", at: span)) }
+        if cancellation.isCancelled { throw RuntimeFailure(Diagnostic(.interrupted, Interpreter.interruptedMessage, at: span)) }
     }
 
     // MARK: statements
@@ -373,7 +375,7 @@ public final class Interpreter {
         let prefix = name.map { "\($0): " } ?? ""
         do { return try body() }
         catch let f as RuntimeFailure { throw f }
-        catch EngineError.cancelled { throw RuntimeFailure(Diagnostic(.interrupted, "interrupted", at: span)) }
+        catch EngineError.cancelled { throw RuntimeFailure(Diagnostic(.interrupted, Interpreter.interruptedMessage, at: span)) }
         catch let e as ScriptError { throw failure(e.message, span) }
         catch { throw failure(prefix + "\(error)", span) }
     }
