@@ -31,6 +31,8 @@ struct Token {
     var number: Double = 0
     var pieces: [StringPiece] = []
     var span: SourceSpan
+    /// A line end that closed brackets left open (already reported by the lexer).
+    var closesBrackets = false
 
     /// Whether the token can serve as a name after `.` or before `=` in a call: identifiers
     /// and keywords alike, so `classviz(net, class=3)` and `h.in` read naturally.
@@ -102,7 +104,9 @@ struct Lexer {
                     diagnostics.append(Diagnostic(.syntax, "this '\(kind)' is not closed", at: SourceSpan(file: file, start: openedAt.last ?? start, end: (openedAt.last ?? start) + 1)))
                     open.removeAll()
                     openedAt.removeAll()
-                    return Token(kind: .newline, text: "\n", span: span(start))
+                    var t = Token(kind: .newline, text: "\n", span: span(start))
+                    t.closesBrackets = true
+                    return t
                 }
                 continue
             }

@@ -107,6 +107,8 @@ public struct Parser {
     }
 
     private mutating func fail(_ message: String, at span: SourceSpan? = nil) -> Failure {
+        // At a line end that closed a forgotten bracket, the lexer has said what is wrong.
+        if span == nil && current.closesBrackets { return Failure() }
         diagnostics.append(Diagnostic(.syntax, message, at: span ?? current.span))
         return Failure()
     }

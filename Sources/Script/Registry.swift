@@ -97,7 +97,8 @@ public struct BuiltinParameter {
 
     var typeText: String {
         let nouns = types.map(\.noun)
-        return nouns.count <= 1 ? (nouns.first ?? "any value") : nouns.dropLast().joined(separator: ", ") + " or " + nouns.last!
+        guard let last = nouns.last else { return "any value" }
+        return nouns.count == 1 ? last : nouns.dropLast().joined(separator: ", ") + " or " + last
     }
 }
 

@@ -17,14 +17,17 @@ public final class DescriptorOutput: TextOutput {
     public static let standardError = DescriptorOutput(2)
 
     public func write(_ text: String) {
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Foundation.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return Foundation.write(descriptor, base + offset, buffer.count - offset)
+            }
             if n < 0 { if errno == EINTR { continue }; return }
+            if n == 0 { return }
             offset += n
         }
-        bytes.removeAll()
     }
 }
 

@@ -76,8 +76,9 @@ public final class ScriptRunner {
         var picturesInCell: [Int: Int] = [:]
         let directory = outputDirectory
         let printer = EventPrinter(output: output, errors: errors, showsProgress: showsProgress) { image in
-            picturesInCell[currentCell, default: 0] += 1
-            let path = (directory as NSString).appendingPathComponent("cell\(currentCell)-\(picturesInCell[currentCell]!).png")
+            let order = picturesInCell[currentCell, default: 0] + 1
+            picturesInCell[currentCell] = order
+            let path = (directory as NSString).appendingPathComponent("cell\(currentCell)-\(order).png")
             try writePicture(image, to: path)
             return path
         }
