@@ -71,10 +71,14 @@ extension Builtins {
                 let x = try args.tensor("x").value, size = try args.int("size")
                 guard size > 0, size <= 8192 else { throw ScriptError("resize: the size must be between 1 and 8192", argument: "size") }
                 let r: Tensor
-                if args.isNone("width") { r = try resize(x, shorterSide: size) }
-                else {
+                let planes = x.count / max(1, (x.shape.suffix(2).reduce(1, *)))
+                if args.isNone("width") {
+                    try Conversions.checkShape([planes, size, size * max(1, x.shape.suffix(2).max() ?? 1) / max(1, x.shape.suffix(2).min() ?? 1)])
+                    r = try resize(x, shorterSide: size)
+                } else {
                     let w = try args.int("width")
                     guard w > 0, w <= 8192 else { throw ScriptError("resize: the width must be between 1 and 8192", argument: "width") }
+                    try Conversions.checkShape([planes, size, w])
                     r = try resize(x, height: size, width: w)
                 }
                 if case .image = args["x"] { return .image(r) }

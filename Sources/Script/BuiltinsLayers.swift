@@ -25,11 +25,19 @@ extension Builtins {
         }
     }
 
+    /// Sizes of a layer (channels, kernels, strides, paddings) must lie in a range a layer can have.
+    static func checkSizes(_ sizes: [Int]) throws {
+        if let bad = sizes.first(where: { $0 < 0 || $0 > 1 << 20 }) {
+            throw ScriptError("a layer size of \(bad) is out of range (0 to \(1 << 20))")
+        }
+    }
+
     static func pool(_ name: String, summary: String) -> Builtin {
         Builtin(name, category: .layers,
                 parameters: [.required("k", .integer, .shape), .optional("stride", .integer, .shape, .none, default: .none), .optional("pad", .integer, .shape, default: .number(0))],
                 summary: summary, help: "Windows of k x k (or [kh, kw]) every `stride` pixels (by default k: windows side by side).",
                 example: "\(name)(2)") { args, ctx in
+            try checkSizes(try args.ints("k") + (args.isNone("stride") ? [] : try args.ints("stride")) + (try args.ints("pad")))
             var a: [String: AttributeValue] = ["kernel": try attribute(args, "k")]
             if !args.isNone("stride") { a["stride"] = try attribute(args, "stride") }
             if case .number(let p) = args["pad"], p == 0 {} else { a["padding"] = try attribute(args, "pad") }
@@ -55,7 +63,13 @@ extension Builtins {
                     summary: "A 2-D convolution layer from `in` channels to `out` channels with k x k filters.",
                     help: "Weights [out, in / groups, k, k] start random (PyTorch's uniform initialisation, from the session's seed). `pad` is one number, [ph, pw] or [top, left, bottom, right].",
                     example: "conv(1, 8, 5, pad=2)") { args, ctx in
-                var a: [String: AttributeValue] = ["in": .int(try args.int("in")), "out": .int(try args.int("out")), "kernel": try attribute(args, "k")]
+                let cin = try args.int("in"), cout = try args.int("out"), k = try args.ints("k", count: 2)
+                try checkSizes([cin, cout] + k + (try args.ints("stride")) + (try args.ints("pad")) + (try args.ints("dilation")))
+                guard (k + (try args.ints("stride")) + (try args.ints("dilation"))).allSatisfy({ $0 >= 1 }) else {
+                    throw ScriptError("conv: kernel size, stride and dilation must be at least 1")
+                }
+                try Conversions.checkShape([cout, cin] + k)
+                var a: [String: AttributeValue] = ["in": .int(cin), "out": .int(cout), "kernel": try attribute(args, "k")]
                 for (name, key, dflt) in [("stride", "stride", 1.0), ("pad", "padding", 0), ("dilation", "dilation", 1)] {
                     if case .number(let d) = args[name], d == dflt { continue }
                     a[key] = try attribute(args, name)
@@ -69,7 +83,10 @@ extension Builtins {
                     summary: "A fully connected layer: y = x Wᵀ + b, from `in` numbers to `out`.",
                     help: "Inputs with more dimensions are flattened first (all but the batch).",
                     example: "linear(8 * 14 * 14, 10)") { args, ctx in
-                var a: [String: AttributeValue] = ["in": .int(try args.int("in")), "out": .int(try args.int("out"))]
+                let i = try args.int("in"), o = try args.int("out")
+                try checkSizes([i, o])
+                try Conversions.checkShape([o, i])
+                var a: [String: AttributeValue] = ["in": .int(i), "out": .int(o)]
                 if !(try args.bool("bias")) { a["bias"] = .bool(false) }
                 return try makeLayer("linear", a, ctx)
             },
@@ -98,7 +115,11 @@ extension Builtins {
             Builtin("batchnorm", category: .layers, parameters: [.required("channels", .integer)],
                     summary: "A batch normalization layer over `channels` channels.",
                     help: "Learned scale and shift, running mean and variance (used when not training).",
-                    example: "batchnorm(8)") { args, ctx in try makeLayer("batchnorm", ["channels": .int(try args.int("channels"))], ctx) },
+                    example: "batchnorm(8)") { args, ctx in
+                let c = try args.int("channels")
+                try checkSizes([c])
+                return try makeLayer("batchnorm", ["channels": .int(c)], ctx)
+            },
             Builtin("dropout", category: .layers, parameters: [.optional("p", .number, default: .number(0.5))],
                     summary: "A dropout layer: while training, zeroes each value with probability p.",
                     help: "Outside training it passes its input through unchanged.",

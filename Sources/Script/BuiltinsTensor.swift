@@ -57,6 +57,24 @@ extension Builtins {
         }
     }
 
+    /// Refuses a convolution whose output or patch matrix would be too large to allocate
+    /// (a padding of a million), before the engine allocates it.
+    static func checkConvolutionSize(_ x: [Int], _ w: [Int], _ stride: [Int], _ pad: [Int], _ dilation: [Int]) throws {
+        guard x.count >= 2, w.count >= 2, stride.count == 2, pad.count == 4, dilation.count == 2 else { return }
+        guard stride.allSatisfy({ $0 > 0 }), dilation.allSatisfy({ $0 > 0 }), pad.allSatisfy({ $0 >= 0 }) else {
+            throw ScriptError("stride and dilation must be positive and padding not negative")
+        }
+        guard pad.allSatisfy({ $0 <= 1 << 16 }), dilation.allSatisfy({ $0 <= 1 << 16 }) else {
+            throw ScriptError("padding and dilation must be at most \(1 << 16)")
+        }
+        let h = x[x.count - 2] + pad[0] + pad[2], wd = x[x.count - 1] + pad[1] + pad[3]
+        let oh = max(0, (h - dilation[0] * (w[w.count - 2] - 1) - 1) / stride[0] + 1)
+        let ow = max(0, (wd - dilation[1] * (w[w.count - 1] - 1) - 1) / stride[1] + 1)
+        let batch = x.count == 4 ? x[0] : 1, filters = w.count == 4 ? w[0] : 1, patch = w.dropFirst(w.count == 4 ? 1 : 0).reduce(1, *)
+        try Conversions.checkShape([batch, filters, oh, ow])
+        try Conversions.checkShape([oh * ow, patch])
+    }
+
     static var tensors: [Builtin] {
         [
             Builtin("tensor", category: .tensors, parameters: [.required("values", .list, .number, .tensor)],
@@ -87,8 +105,9 @@ extension Builtins {
                 let step = try args.number("step")
                 if stop == nil { stop = start; start = 0 }
                 guard step != 0, step.isFinite, start.isFinite, let end = stop, end.isFinite else { throw ScriptError("arange: the step must be a finite number other than 0") }
-                let count = max(0, Int(((end - start) / step).rounded(.up)))
-                try Conversions.checkShape([count])
+                let exact = ((end - start) / step).rounded(.up)
+                guard exact < Double(Conversions.maximumElements) else { throw ScriptError("arange: that would be more than \(Conversions.maximumElements) numbers") }
+                let count = max(0, Int(exact))
                 return .tensor(Variable(Tensor((0..<count).map { Float(start + Double($0) * step) })))
             },
             Builtin("reshape", category: .tensors, parameters: [.required("x", .tensor), .required("shape", .shape)],
@@ -170,7 +189,9 @@ extension Builtins {
                     summary: "The matrix product; a @ b is the same.",
                     help: "[m, k] times [k, n] is [m, n]; a vector [k] on the right is a column.",
                     example: "matmul(tensor([[1, 2], [3, 4]]), tensor([1, 1]))") { args, _ in
-                .tensor(try matmul(try args.tensor("a"), try args.tensor("b")))
+                let a = try args.tensor("a"), b = try args.tensor("b")
+                try Conversions.checkShape([a.value.count / max(a.shape.last ?? 1, 1), b.shape.count == 2 ? b.shape[1] : 1])
+                return .tensor(try matmul(a, b))
             },
             Builtin("conv2d", category: .tensors,
                     parameters: [.required("x", .tensor), .required("w", .tensor), .optional("stride", .integer, .shape, default: .number(1)),
@@ -191,6 +212,7 @@ extension Builtins {
                 let options = ConvOptions(stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]), dilation: (d[0], d[1]), groups: try args.int("groups"))
                 guard x.shape.count >= 2, x.shape.count <= 4 else { throw ScriptError("conv2d: x must be [H, W], [C, H, W] or [N, C, H, W], got \(Display.shape(x.shape))", argument: "x") }
                 guard w.shape.count >= 2, w.shape.count <= 4 else { throw ScriptError("conv2d: w must be [kh, kw] or [K, C, kh, kw], got \(Display.shape(w.shape))", argument: "w") }
+                try checkConvolutionSize(x.shape, w.shape, s, p, d)
                 let y = try conv2d(try asConvolutionInput(x), try asConvolutionWeight(w), try args.optionalTensor("bias"), options)
                 // Give back the rank that came in: [H, W] in, [OH, OW] out (when one filter).
                 switch x.shape.count {
@@ -214,6 +236,8 @@ extension Builtins {
                     help: "x is [H, W] or [C, H, W]; k is a number or [kh, kw]. Multiplying this matrix by a flattened filter computes the convolution.",
                     example: "im2col(tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), 2)") { args, _ in
                 let k = try args.ints("k", count: 2), s = try args.ints("stride", count: 2), p = try args.ints("pad", count: 2)
+                let x = try args.tensor("x").value
+                try checkConvolutionSize(x.shape, [1, x.rank == 3 ? x.shape[0] : 1] + k, s, [p[0], p[1], p[0], p[1]], [1, 1])
                 return .tensor(Variable(try Tensor.im2col(try args.tensor("x").value, kernel: (k[0], k[1]), stride: (s[0], s[1]), padding: (p[0], p[1]))))
             },
         ]

@@ -143,6 +143,12 @@ extension Interpreter {
 
     private func tensorBinary(_ op: BinaryOperator, _ a: Value, _ b: Value, _ span: SourceSpan) throws -> Value {
         let x = try Conversions.variable(a)
+        // Refuse results too large to allocate before the engine tries: zeros(100000, 1) + zeros(1, 100000).
+        if op == .matmul {
+            try Conversions.checkShape([x.value.count / max(x.shape.last ?? 1, 1), (try Conversions.variable(b)).shape.last ?? 1])
+        } else if op != .power {
+            try Conversions.checkShape(try broadcastShape(x.shape, try Conversions.variable(b).shape))
+        }
         switch op {
         case .add: return .tensor(try add(x, try Conversions.variable(b)))
         case .subtract: return .tensor(try subtract(x, try Conversions.variable(b)))

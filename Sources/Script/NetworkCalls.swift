@@ -108,6 +108,8 @@ enum NetworkCalls {
             input = try reshape(x, [1] + x.shape)
             added = true
         }
+        // Shapes first: a layer that would make a tensor too large to allocate is refused here.
+        try Conversions.checkShape(try l.layer.outputShape([input.shape]))
         let y = try l.layer.forward([input], name: l.name ?? kind, context: context)
         return added ? try dropLeadingOne(y) : y
     }
@@ -127,6 +129,8 @@ enum NetworkCalls {
         case 3: input = try reshape(input, [1] + input.shape); added = true
         default: break
         }
+        // Shapes first (cheap): no layer may make a tensor too large to allocate.
+        for shape in try n.shapes(for: input.shape).values { try Conversions.checkShape(shape) }
         let y = try n.forward(input, upTo: upTo, context: context)
         return added ? try dropLeadingOne(y) : y
     }

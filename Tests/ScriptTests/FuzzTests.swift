@@ -9,6 +9,15 @@ import XCTest
 final class FuzzTests: XCTestCase {
     /// Builtins that write files are left out, so generated scripts cannot litter the disk.
     let registry = BuiltinRegistry(BuiltinRegistry.standard().all.filter { !$0.exampleUsesFiles })
+    private var savedLimit = 0
+
+    // Tensors of at most 4M numbers, so that no generated script spends long in one operation.
+    override func setUp() {
+        savedLimit = Conversions.maximumElements
+        Conversions.maximumElements = 1 << 22
+    }
+
+    override func tearDown() { Conversions.maximumElements = savedLimit }
 
     private func corpus() throws -> [String] {
         var texts = try TestFiles.goldenScripts().map { try String(contentsOf: $0, encoding: .utf8) }
@@ -19,7 +28,7 @@ final class FuzzTests: XCTestCase {
 
     private static let fragments = ["(", ")", "[", "]", "{", "}", "\"", "'", ",", ".", "..", ":", "=", "==", "+", "-", "*", "/",
                                     "@", "^", "->", "#", "\n", " ", "0", "1", "-1", "2.5", "x", "for", "in", "if", "else", "while",
-                                    "fn", "return", "break", "not", "and", "none", "{x}", "\\", "[:]", "1e300", "λ"]
+                                    "fn", "return", "break", "not", "and", "none", "{x}", "\\", "[:]", "1e300", "λ", "100000", "65536", "-100000", "9"]
 
     private func mutate(_ text: String, _ g: inout SeededGenerator) -> String {
         var scalars = Array(text.unicodeScalars)
@@ -48,6 +57,10 @@ final class FuzzTests: XCTestCase {
 
     /// Parses and runs `text` with a budget and a watchdog; returns the seconds it took.
     private func exercise(_ text: String) -> TimeInterval {
+        // CNNLAB_FUZZ_TRACE=path keeps the script being run in a file, to find one that crashes.
+        if let trace = ProcessInfo.processInfo.environment["CNNLAB_FUZZ_TRACE"] {
+            try? text.write(toFile: trace, atomically: false, encoding: .utf8)
+        }
         let start = Date()
         let recorder = EventRecorder()
         let interpreter = Interpreter(sink: recorder, registry: registry, options: Interpreter.Options(stepBudget: 20_000))
