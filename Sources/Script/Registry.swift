@@ -45,7 +45,7 @@ public enum ParameterType: Sendable, Equatable {
         case .network: return "a network"
         case .layer: return "a layer"
         case .callable: return "a function"
-        case .shape: return "a shape (a list of whole numbers)"
+        case .shape: return "a list of whole numbers"
         case .none: return "none"
         }
     }
