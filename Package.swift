@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CGzip", path: "Sources/CGzip", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline", providers: [.apt(["libreadline-dev"])]),
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimize),
@@ -33,15 +34,21 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 resources: [.copy("Resources")],
                 swiftSettings: optimize),
+        // The language: lexer, parser, interpreter, values and the registry of builtins.
+        .target(name: "Script", dependencies: ["Engine", "Imaging", "Models"], swiftSettings: optimize),
+        // Front ends: `cnn run` and the readline shell; they decide where the interpreter's events go.
+        .target(name: "Shell", dependencies: ["Script", "Engine", "Imaging", "CReadline"], swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [
-            "Engine", "Imaging", "Models",
+            "Engine", "Imaging", "Models", "Shell",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"], exclude: ["Golden", "TOUR.md"]),
+        .testTarget(name: "ShellTests", dependencies: ["Shell", "Script"]),
     ],
     swiftLanguageModes: [.v5]
 )

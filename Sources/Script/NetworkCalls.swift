@@ -1,0 +1,171 @@
+import Engine
+import Imaging
+
+/// Layers and networks applied to tensors as a user writes them: one image [C, H, W] (or
+/// [H, W]) in, one result out; the batch dimension the engine works in is added on the way
+/// in and taken off on the way out.
+enum NetworkCalls {
+    /// Layer kinds that take [N, C, H, W].
+    static let spatialKinds: Set<String> = ["conv2d", "maxpool", "avgpool", "global_avgpool", "adaptive_avgpool", "batchnorm", "lrn"]
+
+    static func layer(named name: String, in network: Network) throws -> LayerValue {
+        guard let l = try? network.layer(named: name) else { throw ScriptError(unknownLayerMessage(name, network)) }
+        return LayerValue(layer: l, name: name, network: network)
+    }
+
+    /// "unknown layer 'conv6'; layers are conv1, conv2, fc1", or a suggestion when one is near.
+    static func unknownLayerMessage(_ name: String, _ network: Network) -> String {
+        let names = network.layerNames
+        if let near = nearest(name, in: names) { return "unknown layer '\(name)'; did you mean '\(near)'?" }
+        if names.isEmpty { return "unknown layer '\(name)'; the network has no layers" }
+        let shown = names.count > 12 ? names.prefix(12).joined(separator: ", ") + ", ..." : names.joined(separator: ", ")
+        return "unknown layer '\(name)'; layers are \(shown)"
+    }
+
+    private static func number(_ v: Int) -> Value { .number(Double(v)) }
+
+    /// A pair as one number when both agree (`stride 2`), else as a list.
+    private static func pair(_ a: Int, _ b: Int) -> Value { a == b ? number(a) : .list([number(a), number(b)]) }
+
+    private static func padding(_ p: (Int, Int, Int, Int)) -> Value {
+        if p.0 == p.1 && p.1 == p.2 && p.2 == p.3 { return number(p.0) }
+        return .list([number(p.0), number(p.1), number(p.2), number(p.3)])
+    }
+
+    /// A layer's parameter, or one of its settings, by name.
+    static func attribute(of l: LayerValue, _ name: String) -> Value? {
+        let layer = l.layer
+        if let t = layer.parameters[name] { return .tensor(Variable(t)) }
+        switch name {
+        case "kind": return .string(layer.kind)
+        case "name": return l.name.map(Value.string) ?? Value.none
+        default: break
+        }
+        let weight = layer.parameters["weight"]?.shape ?? []
+        if let conv = layer as? Conv2dLayer, weight.count == 4 {
+            let o = conv.options
+            switch name {
+            case "stride": return pair(o.stride.h, o.stride.w)
+            case "padding", "pad": return padding(o.padding)
+            case "dilation": return pair(o.dilation.h, o.dilation.w)
+            case "groups": return number(o.groups)
+            case "kernel": return pair(weight[2], weight[3])
+            case "in": return number(weight[1] * o.groups)
+            case "out": return number(weight[0])
+            default: break
+            }
+        }
+        if let pool = layer as? PoolLayer {
+            let o = pool.options
+            switch name {
+            case "kernel": return pair(o.kernel.h, o.kernel.w)
+            case "stride": return pair(o.stride.h, o.stride.w)
+            case "padding", "pad": return padding(o.padding)
+            default: break
+            }
+        }
+        if layer is LinearLayer, weight.count == 2 {
+            if name == "in" { return number(weight[1]) }
+            if name == "out" { return number(weight[0]) }
+        }
+        if let a = layer.attributes.values[name] { return value(a) }
+        return nil
+    }
+
+    static func attributeNames(of l: LayerValue) -> [String] {
+        var names = l.layer.parameterNames + ["kind", "name"]
+        if l.layer is Conv2dLayer { names += ["stride", "padding", "dilation", "groups", "kernel", "in", "out"] }
+        if l.layer is PoolLayer { names += ["kernel", "stride", "padding"] }
+        if l.layer is LinearLayer { names += ["in", "out"] }
+        for k in l.layer.attributes.values.keys.sorted() where !names.contains(k) { names.append(k) }
+        return names
+    }
+
+    static func value(_ a: AttributeValue) -> Value {
+        switch a {
+        case .int(let v): return number(v)
+        case .ints(let v): return .list(v.map(number))
+        case .float(let v): return .number(Double(v))
+        case .bool(let v): return .bool(v)
+        case .string(let v): return .string(v)
+        }
+    }
+
+    private static func dropLeadingOne(_ y: Variable) throws -> Variable {
+        guard y.shape.count > 1, y.shape[0] == 1 else { return y }
+        return try reshape(y, Array(y.shape.dropFirst()))
+    }
+
+    /// A layer on its own applied to x.
+    static func apply(_ l: LayerValue, to x: Variable, context: ForwardContext) throws -> Variable {
+        let kind = l.layer.kind
+        var input = x
+        var added = false
+        if spatialKinds.contains(kind) && (x.shape.count == 2 || x.shape.count == 3) {
+            input = try reshape(x, (x.shape.count == 2 ? [1, 1] : [1]) + x.shape)
+            added = true
+        } else if (kind == "linear" && x.shape.count == 1) || (kind == "flatten" && x.shape.count == 3) {
+            input = try reshape(x, [1] + x.shape)
+            added = true
+        }
+        // Shapes first: a layer that would make a tensor too large to allocate is refused here.
+        try Conversions.checkShape(try l.layer.outputShape([input.shape]))
+        let y = try l.layer.forward([input], name: l.name ?? kind, context: context)
+        return added ? try dropLeadingOne(y) : y
+    }
+
+    /// A network applied to x, up to the layer `upTo` (default: its output). With `normalize`,
+    /// the network's input normalization (from its spec) is applied first.
+    static func apply(_ n: Network, to x: Variable, upTo: String?, normalize: Bool, context: ForwardContext) throws -> Variable {
+        if let upTo, upTo != Network.inputName, (try? n.layer(named: upTo)) == nil {
+            throw ScriptError(unknownLayerMessage(upTo, n))
+        }
+        var input = x
+        if normalize, let spec = n.spec { input = try normalized(input, spec) }
+        var added = false
+        switch input.shape.count {
+        case 1: input = try reshape(input, [1] + input.shape); added = true
+        case 2: input = try reshape(input, [1, 1] + input.shape); added = true
+        case 3: input = try reshape(input, [1] + input.shape); added = true
+        default: break
+        }
+        // Shapes first (cheap): no layer may make a tensor too large to allocate.
+        for shape in try n.shapes(for: input.shape).values { try Conversions.checkShape(shape) }
+        let y = try n.forward(input, upTo: upTo, context: context)
+        return added ? try dropLeadingOne(y) : y
+    }
+
+    /// (x - mean) / std per channel, on the tape so gradients reach the picture.
+    static func normalized(_ x: Variable, _ spec: InputSpec) throws -> Variable {
+        let channels = spec.mean.count
+        guard channels == spec.std.count, channels > 0 else { return x }
+        if spec.mean == [0] && spec.std == [1] { return x }
+        let shape: [Int]
+        switch (channels, x.shape.count) {
+        case (1, _): shape = []
+        case (_, 3): shape = [channels, 1, 1]
+        case (_, 4): shape = [1, channels, 1, 1]
+        default: throw ScriptError("the network normalizes \(channels) channels; the input has shape \(Display.shape(x.shape))")
+        }
+        let channelAxis = x.shape.count == 4 ? 1 : 0
+        if channels > 1, x.shape[channelAxis] != channels {
+            throw ScriptError("the network takes \(channels) channels; the input has shape \(Display.shape(x.shape))")
+        }
+        let mean = Variable(Tensor(shape: shape, scalars: spec.mean))
+        let std = Variable(Tensor(shape: shape, scalars: spec.std))
+        return try divide(try subtract(x, mean), std)
+    }
+
+    /// A picture made to fit the network's input: gray or colour as it expects, resized to its size.
+    static func fitted(_ image: Tensor, to spec: InputSpec) throws -> Tensor {
+        var t = image
+        if t.rank == 2 { t = try t.reshaped([1] + t.shape) }
+        guard t.rank == 3 else { return image }
+        if spec.channels == 1 && t.shape[0] != 1 { t = try toGray(t) }
+        if spec.channels == 3 && t.shape[0] != 3 { t = try toRGB(t) }
+        if spec.height > 0, spec.width > 0, t.shape[1] != spec.height || t.shape[2] != spec.width {
+            t = try resize(t, height: spec.height, width: spec.width)
+        }
+        return t
+    }
+}
