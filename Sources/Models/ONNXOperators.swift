@@ -3,7 +3,10 @@ import Foundation
 
 // How each ONNX operator becomes layers, in the forms of opsets 9 to 20: where a later opset
 // moved an attribute to an input (Clip's bounds, Pad's pads, Reshape's shape, the axes of
-// ReduceMean, Squeeze and Unsqueeze, Dropout's ratio), both forms are read.
+// ReduceMean, Squeeze and Unsqueeze, Dropout's ratio, Slice's starts and ends), both forms are
+// read. Shape-only operators (Reshape, Flatten, Squeeze, Pad, ReduceMean) are in
+// ONNXShapeOperators.swift; those evaluated while importing (Shape, Gather, Slice, ...) in
+// ONNXConstantOperators.swift.
 
 extension ONNXImporter {
     typealias Conversion = (NodeImport) throws -> Void
@@ -13,13 +16,16 @@ extension ONNXImporter {
         "Add": { try $0.arithmetic(.add) },
         "AveragePool": { try $0.pool("avgpool") },
         "BatchNormalization": { try $0.batchNormalization() },
+        "Cast": { try $0.cast() },
         "Clip": { try $0.clip() },
         "Concat": { try $0.join("concat", ["axis": .int(try $0.int("axis", 1))]) },
         "Constant": { try $0.constantNode() },
+        "ConstantOfShape": { try $0.constantOfShape() },
         "Conv": { try $0.convolution() },
         "Div": { try $0.arithmetic(.divide) },
         "Dropout": { try $0.dropout() },
         "Flatten": { try $0.flatten() },
+        "Gather": { try $0.gather() },
         "Gemm": { try $0.gemm() },
         "GlobalAveragePool": { try $0.produce("global_avgpool", reading: [try $0.input(0)]) },
         "Identity": { $0.bind(try $0.input(0)) },
@@ -33,12 +39,15 @@ extension ONNXImporter {
         "ReduceMean": { try $0.reduceMean() },
         "Relu": { try $0.produce("relu", reading: [try $0.input(0)]) },
         "Reshape": { try $0.reshape() },
+        "Shape": { try $0.shapeOf() },
         "Sigmoid": { try $0.produce("sigmoid", reading: [try $0.input(0)]) },
+        "Slice": { try $0.slice() },
         "Softmax": { try $0.softmax("softmax") },
         "Squeeze": { try $0.squeeze(inserting: false) },
         "Sub": { try $0.arithmetic(.subtract) },
         "Sum": { try $0.join("add") },
         "Tanh": { try $0.produce("tanh", reading: [try $0.input(0)]) },
+        "Transpose": { try $0.transposeConstant() },
         "Unsqueeze": { try $0.squeeze(inserting: true) },
     ]
 }

@@ -26,7 +26,7 @@ final class ONNXImportTests: XCTestCase {
     // MARK: - PyTorch's exports
 
     func testPyTorchExportsComputeWhatPyTorchComputed() throws {
-        for model in ["residual", "inception"] {
+        for model in ["residual", "inception", "operators"] {
             let (x, y) = try reference(model)
             for exporter in ["legacy", "dynamo"] {
                 let net = try imported("\(model)_\(exporter)")
@@ -57,6 +57,27 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(try legacy.layer(named: "fc").kind, "linear")
         XCTAssertEqual(try dynamo.layer(named: "node_mean").kind, "global_avgpool")
         XCTAssertEqual(try dynamo.layer(named: "node_view").attributes.values["keep_batch"], .bool(true))
+    }
+
+    /// The operators fixture goes through padding, grouped strided convolution, arithmetic with
+    /// constants, ReLU6, pooling in ceil mode, linear layers and softmax; the legacy export
+    /// computes F.pad's pads inside the graph, which the importer evaluates.
+    func testTheOperatorsFixtureUsesTheLayersItShould() throws {
+        let legacy = try imported("operators_legacy"), dynamo = try imported("operators_dynamo")
+        let kinds = { (net: Network) in net.layerNames.map { (try? net.layer(named: $0).kind) ?? "?" } }
+        XCTAssertEqual(kinds(legacy), ["arithmetic", "arithmetic", "pad", "conv2d", "arithmetic", "relu6", "sigmoid", "arithmetic",
+                                       "concat", "avgpool", "maxpool", "flatten", "linear", "tanh", "leaky_relu", "linear", "softmax"])
+        XCTAssertEqual(kinds(dynamo), ["arithmetic", "arithmetic", "conv2d", "arithmetic", "relu6", "sigmoid", "arithmetic",
+                                       "concat", "avgpool", "maxpool", "reshape", "linear", "tanh", "leaky_relu", "linear", "softmax"])
+        // F.pad(x, (1, 0, 2, 1)): [top, left, bottom, right] on the pad layer (legacy), or added to the
+        // convolution's own padding of 1 (dynamo).
+        XCTAssertEqual(try legacy.layer(named: "Pad").attributes.values["padding"], .ints([2, 1, 1, 0]))
+        XCTAssertEqual((try dynamo.layer(named: "conv") as? Conv2dLayer)?.options.padding.top, 3)
+        XCTAssertEqual(try dynamo.layer(named: "conv").attributes.values["padding"], .ints([3, 2, 2, 1]))
+        XCTAssertEqual(try legacy.layer(named: "pool_AveragePool").attributes.values["count_include_pad"], .bool(false))
+        XCTAssertEqual(try legacy.parameter("Sub.constant"), Tensor(shape: [1, 3, 1, 1], scalars: [0.1, -0.2, 0.3]))
+        XCTAssertEqual(legacy.trainableParameterNames, dynamo.trainableParameterNames)
+        XCTAssertEqual(legacy.trainableParameterNames, ["conv", "fc1", "fc2"].flatMap { [$0 + ".weight", $0 + ".bias"] })
     }
 
     /// The exports were made for one image; the reshape keeps the batch size, so a batch of
