@@ -140,15 +140,14 @@ extension NodeImport {
         }
         guard try int("spatial", 1) == 1 else { throw problem("normalizes per position (spatial 0)", expected: "spatial 1") }
         let x = try input(0)
-        var parameters: [String: Tensor] = [:]
-        for (i, key) in ["weight", "bias", "running_mean", "running_var"].enumerated() {
-            let role = ["scale", "bias", "mean", "variance"][i]
+        var parameters: [String: Tensor] = [:], channels = 0
+        for (i, (key, role)) in [("weight", "scale"), ("bias", "bias"), ("running_mean", "mean"), ("running_var", "variance")].enumerated() {
             guard let t = try constant(i + 1, role) else { throw problem("has no \(role)", expected: "inputs X, scale, B, mean and var") }
+            if i == 0 { channels = t.count }
+            guard t.shape == [channels] else {
+                throw problem("its \(role) has shape \(t.shape)", expected: "[\(channels)] like its scale, one value per channel")
+            }
             parameters[key] = t
-        }
-        let channels = parameters["weight"]?.count ?? 0
-        for (key, t) in parameters where t.shape != [channels] {
-            throw problem("its \(key) has shape \(t.shape)", expected: "[\(channels)], one value per channel")
         }
         try produce("batchnorm", ["channels": .int(channels), "eps": .float(try float("epsilon", 1e-5)),
                                   "momentum": .float(1 - (try float("momentum", 0.9)))],
@@ -156,9 +155,12 @@ extension NodeImport {
     }
 
     /// LRN: size, alpha, beta and bias (PyTorch's k); the sum of squares is divided by size in both.
+    /// For an even size ONNX's window has its extra channel after the centre and PyTorch's before,
+    /// so only odd sizes (the only ones onnxruntime runs) are imported.
     func localResponseNorm() throws {
-        guard let size = node.attributes["size"]?.intValue, size >= 1 else {
-            throw problem("has no positive size", expected: "the attribute size, the number of channels summed")
+        guard let size = node.attributes["size"]?.intValue, size >= 1, size % 2 == 1 else {
+            throw problem("has size \(node.attributes["size"]?.intValue.map(String.init) ?? "missing")",
+                          expected: "an odd number of channels to sum over")
         }
         try produce("lrn", ["size": .int(size), "alpha": .float(try float("alpha", 1e-4)), "beta": .float(try float("beta", 0.75)),
                             "k": .float(try float("bias", 1))],
