@@ -64,9 +64,12 @@ extension NodeImport {
             guard j >= 0, j < size else { throw problem("gathers index \(i) along an axis of size \(size)") }
             return j
         }
+        let outShape = Array(shape[..<axis]) + indexTensor.shape + Array(shape[(axis + 1)...])
+        guard let count = ONNXImporter.boundedCount(outShape), count <= NodeImport.largestFoldedConstant else {
+            throw problem("gathers a constant of shape \(outShape)", expected: "at most \(NodeImport.largestFoldedConstant) values")
+        }
         var picks = shape.map { Array(0..<$0) }
         picks[axis] = picked
-        let outShape = Array(shape[..<axis]) + indexTensor.shape + Array(shape[(axis + 1)...])
         try bindPicked(data, offsets(picks, Tensor.strides(of: shape)), shape: outShape)
     }
 

@@ -70,6 +70,24 @@ final class ONNXImporter {
     var graph: ONNXGraph { model.graph }
     var opset: Int { model.opsetVersion }
 
+    /// The most values one tensor of the network may hold (a gigabyte of float32), and the largest
+    /// kernel size, stride, padding or dilation an attribute may give: generous for any image
+    /// network, and small enough that a damaged file cannot make the importer allocate without bound.
+    static let largestValueCount = 1 << 28
+    static let largestExtent = 1 << 16
+
+    /// How many values a tensor of `shape` holds, if that is within `largestValueCount`.
+    static func boundedCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= largestValueCount else { return nil }
+            count = product
+        }
+        return count
+    }
+
     func problem(_ what: String, expected: String? = nil) -> ModelFileError {
         ModelFileError(path: path, problem: what, expected: expected)
     }
@@ -127,6 +145,10 @@ final class ONNXImporter {
                 }
                 if shape == nil { break }
             }
+        }
+        if let shape, ONNXImporter.boundedCount(shape) == nil {
+            throw problem("the graph's input '\(input.name)' has shape \(shape)",
+                          expected: "at most \(ONNXImporter.largestValueCount) values")
         }
         if let dims = input.shape, dims.count == 4, case .size(let c) = dims[1], case .size(let h) = dims[2], case .size(let w) = dims[3] {
             network.spec = InputSpec(channels: c, height: h, width: w)
@@ -192,10 +214,39 @@ final class ONNXImporter {
         guard constants.isEmpty else {
             throw node.problem("combines computed values with constants", expected: "all its inputs computed, or all constant")
         }
+        // Some layers work out their shape by running on zeros: those that can grow are checked first.
+        if let shapes, let grown = try grownShape(kind, attributes, shapes), ONNXImporter.boundedCount(grown) == nil {
+            throw node.problem("would make a value of shape \(grown)", expected: "at most \(ONNXImporter.largestValueCount) values")
+        }
         let shape = try shapes.map { try layer.outputShape($0) }
+        if let shape, ONNXImporter.boundedCount(shape) == nil {
+            throw node.problem("would make a value of shape \(shape)", expected: "at most \(ONNXImporter.largestValueCount) values")
+        }
         let unique = uniqueLayerName(name)
         try network.append(unique, layer, inputs: layers)
         return .computed(layer: unique, shape: shape)
+    }
+
+    /// The output shape of the layers that can make a value larger than their inputs by running
+    /// (broadcasting joins, concatenation, padding), worked out without running them; nil for others.
+    private func grownShape(_ kind: String, _ attributes: [String: AttributeValue], _ shapes: [[Int]]) throws -> [Int]? {
+        guard var shape = shapes.first else { return nil }
+        switch kind {
+        case "add", "mul":
+            for s in shapes.dropFirst() { shape = try broadcastShape(shape, s) }
+            return shape
+        case "concat":
+            // Only the total matters here: the layer checks the axes when it runs.
+            let tooMany = ONNXImporter.largestValueCount + 1
+            return [shapes.reduce(0) { Swift.min($0 + (ONNXImporter.boundedCount($1) ?? tooMany), tooMany) }]
+        case "pad":
+            guard shape.count >= 2, case .ints(let p)? = attributes["padding"], p.count == 4 else { return nil }
+            shape[shape.count - 2] += p[0] + p[2]
+            shape[shape.count - 1] += p[1] + p[3]
+            return shape
+        default:
+            return nil
+        }
     }
 }
 
@@ -242,8 +293,9 @@ struct NodeImport {
     /// A list of two positive numbers (strides, dilations), one per spatial axis.
     func pair(_ name: String, default dflt: Int) throws -> [Int] {
         guard let v = try ints(name) else { return [dflt, dflt] }
-        guard v.count == 2, v.allSatisfy({ $0 >= 1 }) else {
-            throw problem("has \(name) \(v)", expected: "two positive values (cnnlab imports two-dimensional \(node.opType))")
+        guard v.count == 2, v.allSatisfy({ $0 >= 1 && $0 <= ONNXImporter.largestExtent }) else {
+            throw problem("has \(name) \(v)", expected: "two values from 1 to \(ONNXImporter.largestExtent) "
+                          + "(cnnlab imports two-dimensional \(node.opType))")
         }
         return v
     }

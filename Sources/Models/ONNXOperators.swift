@@ -59,12 +59,14 @@ extension NodeImport {
     func convolution() throws {
         let x = try input(0)
         guard let w = try constant(1, "weight") else { throw problem("has no weight", expected: "inputs X, W and optionally B") }
-        guard w.rank == 4 else {
+        guard w.rank == 4, w.shape.allSatisfy({ $0 >= 1 }) else {
             throw problem("has a weight of shape \(w.shape)", expected: "a 4-D weight [out, in, kh, kw] (cnnlab convolves images)")
         }
         let bias = try constant(2, "bias")
         let groups = try int("group", 1)
-        guard groups >= 1, w.shape[0] % groups == 0 else { throw problem("has group \(groups) for \(w.shape[0]) output channels") }
+        guard groups >= 1, groups <= w.shape[0], w.shape[0] % groups == 0 else {
+            throw problem("has group \(groups) for \(w.shape[0]) output channels", expected: "a divisor of the output channels")
+        }
         if let k = try ints("kernel_shape"), k != Array(w.shape[2...]) {
             throw problem("has kernel_shape \(k) but a weight of shape \(w.shape)")
         }
@@ -86,9 +88,9 @@ extension NodeImport {
     /// AveragePool's count_include_pad defaults to 0 in ONNX (and to true in PyTorch).
     func pool(_ kind: String) throws {
         let x = try input(0)
-        guard let kernel = try ints("kernel_shape"), kernel.count == 2, kernel.allSatisfy({ $0 >= 1 }) else {
+        guard let kernel = try ints("kernel_shape"), kernel.count == 2, kernel.allSatisfy({ $0 >= 1 && $0 <= ONNXImporter.largestExtent }) else {
             throw problem("has kernel_shape \(try ints("kernel_shape").map { "\($0)" } ?? "missing")",
-                          expected: "two positive sizes (cnnlab pools images)")
+                          expected: "two sizes from 1 to \(ONNXImporter.largestExtent) (cnnlab pools images)")
         }
         guard try pair("dilations", default: 1) == [1, 1] else { throw problem("pools with dilations", expected: "dilations 1") }
         let strides = try pair("strides", default: 1)
@@ -108,8 +110,8 @@ extension NodeImport {
         switch mode {
         case "NOTSET":
             guard let pads = try ints("pads") else { return [0, 0, 0, 0] }
-            guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
-                throw problem("has pads \(pads)", expected: "four non-negative values [top, left, bottom, right]")
+            guard pads.count == 4, pads.allSatisfy({ $0 >= 0 && $0 <= ONNXImporter.largestExtent }) else {
+                throw problem("has pads \(pads)", expected: "four values [top, left, bottom, right] from 0 to \(ONNXImporter.largestExtent)")
             }
             return pads
         case "VALID":

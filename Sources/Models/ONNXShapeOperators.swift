@@ -13,8 +13,10 @@ extension NodeImport {
         guard let target = try integers(1, "shape") ?? ints("shape") else {
             throw problem("has no shape", expected: "a shape input")
         }
-        guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else {
-            throw problem("has shape \(target)", expected: "sizes, 0 (copy the input's) or a single −1 (inferred)")
+        guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }),
+              ONNXImporter.boundedCount(target.map { Swift.max($0, 1) }) != nil else {
+            throw problem("has shape \(target)", expected: "sizes, 0 (copy the input's) or a single −1 (inferred), "
+                          + "holding at most \(ONNXImporter.largestValueCount) values")
         }
         let copies = try int("allowzero", 0) == 0
         var resolved = target
@@ -101,6 +103,9 @@ extension NodeImport {
                           expected: "a start and an end for each axis")
         }
         guard pads.allSatisfy({ $0 >= 0 }) else { throw problem("has negative pads \(pads), which crop", expected: "non-negative pads") }
+        guard pads.allSatisfy({ $0 <= ONNXImporter.largestExtent }) else {
+            throw problem("has pads \(pads)", expected: "pads up to \(ONNXImporter.largestExtent)")
+        }
         // Each padded axis counted from the end: 1 is the width, 2 the height.
         var start: [Int: Int] = [:], end: [Int: Int] = [:]
         for i in 0..<count {

@@ -114,6 +114,17 @@ final class ONNXImportTests: XCTestCase {
         assertMatches(gradients[1], gradients[0], "input gradients of the two exports")
     }
 
+    /// Damaged copies of the exports import or fail with a ModelFileError, never otherwise.
+    func testDamagedExportsAreRefusedWithoutCrashing() throws {
+        let folder = try temporaryFolder(for: self)
+        for name in ["residual_legacy", "operators_legacy", "inception_dynamo"] {
+            try? FileManager.default.copyItem(at: fixture("onnx/\(name).onnx.data"), to: folder.appendingPathComponent("\(name).onnx.data"))
+            let refused = assertSurvivesCorruption(try fixtureBytes("onnx/\(name).onnx"), named: "\(name).onnx", in: folder,
+                                                   everyTruncationFails: true, flips: 200) { _ = try Network.fromONNX(contentsOf: $0) }
+            XCTAssertGreaterThan(refused, 0, name)
+        }
+    }
+
     /// An imported network's architecture survives its text form (the native format's metadata).
     func testAnImportedNetworkSurvivesItsDescription() throws {
         let (x, y) = try reference("inception")

@@ -84,6 +84,43 @@ final class ONNXOperatorImportTests: XCTestCase {
         XCTAssertEqual(try identity(Tensor(shape: [1, 2], scalars: [3, -4])).scalars, [3, -4])
     }
 
+    /// Sizes from a damaged or hostile file are refused before anything is allocated for them.
+    func testHugeSizesAreRefusedBeforeAllocating() throws {
+        var input = GraphSketch(input: [1, 3, 1 << 20, 1 << 20])
+        input.node("Relu", ["x"], ["y"])
+        assertRefused(input, mentions: ["input 'x' has shape [1, 3, 1048576, 1048576]", "at most 268435456 values"])
+        var pads = GraphSketch(opset: 13, input: [1, 1, 2, 2])
+        pads.integers("pads", [0, 0, 1 << 14, 1 << 14, 0, 0, 1 << 14, 1 << 14])
+        pads.node("Pad", ["x", "pads"], ["y"], name: "wide")
+        assertRefused(pads, mentions: ["node 'wide' (Pad)", "would make a value of shape [1, 1, 32770, 32770]"])
+        var broadcast = GraphSketch(input: [1 << 15, 1])
+        broadcast.initializer("row", Tensor(zeros: [1, 1 << 15]))
+        broadcast.node("Relu", ["x"], ["r"])
+        broadcast.node("Mul", ["r", "x"], ["square"])
+        broadcast.node("Add", ["r", "row"], ["y"], name: "outer")
+        assertRefused(broadcast, mentions: ["node 'outer' (Add)", "would make a value of shape [32768, 32768]"])
+        var reshape = GraphSketch(input: [2, 3])
+        reshape.integers("shape", [1 << 40, 1 << 40])
+        reshape.node("Reshape", ["x", "shape"], ["y"], name: "r")
+        assertRefused(reshape, mentions: ["node 'r' (Reshape)", "has shape [1099511627776, 1099511627776]"])
+        var filled = GraphSketch(input: [2, 3])
+        filled.integers("shape", [1 << 40, 1 << 40])
+        filled.node("ConstantOfShape", ["shape"], ["c"], name: "fill")
+        filled.node("Add", ["x", "c"], ["y"])
+        assertRefused(filled, mentions: ["node 'fill' (ConstantOfShape)", "makes a constant of shape"])
+        var kernel = GraphSketch(input: [1, 1, 4, 4])
+        kernel.node("MaxPool", ["x"], ["y"], name: "pool", .ints("kernel_shape", [1 << 40, 2]), .ints("strides", [1, 1]))
+        assertRefused(kernel, mentions: ["node 'pool' (MaxPool)", "has kernel_shape [1099511627776, 2]"])
+        var stride = GraphSketch(input: [1, 1, 4, 4])
+        stride.initializer("w", Tensor(ones: [1, 1, 1, 1]))
+        stride.node("Conv", ["x", "w"], ["y"], name: "c", .ints("strides", [1 << 62, 1]))
+        assertRefused(stride, mentions: ["node 'c' (Conv)", "has strides [4611686018427387904, 1]"])
+        var groups = GraphSketch(input: [1, 1, 4, 4])
+        groups.initializer("w", Tensor(ones: [2, 1, 1, 1]))
+        groups.node("Conv", ["x", "w"], ["y"], name: "c", .int("group", 1 << 62))
+        assertRefused(groups, mentions: ["node 'c' (Conv)", "has group 4611686018427387904 for 2 output channels"])
+    }
+
     // MARK: - Reshape and its kin
 
     func testReshapeCopiesZerosAndInfersMinusOne() throws {
