@@ -54,6 +54,12 @@ struct GraphSketch {
     /// NodeProto: input 1, output 2, name 3, op_type 4, attribute 5, domain 7.
     mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "",
                        _ attributes: GraphAttribute...) {
+        nodeWith(op, inputs, outputs, name: name, domain: domain, attributes)
+    }
+
+    /// A node with its attributes as a list.
+    mutating func nodeWith(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "",
+                           _ attributes: [GraphAttribute]) {
         parts.append { g in
             g.message(1) { n in
                 for i in inputs { n.string(1, i) }

@@ -409,6 +409,15 @@ final class ONNXOperatorImportTests: XCTestCase {
             assertClose(try net(x), expected, mode)
             XCTAssertEqual(try net.layer(named: "conv").attributes.values["padding"], .ints([padding.0, padding.1, padding.2, padding.3]))
         }
+        // Dilation, asymmetric pads and no bias.
+        var dilated = GraphSketch(input: x.shape)
+        dilated.initializer("w", w)
+        dilated.node("Conv", ["x", "w"], ["y"], name: "d", .ints("dilations", [2, 1]), .ints("pads", [2, 0, 1, 1]),
+                     .ints("kernel_shape", [3, 3]))
+        let net = try network(dilated)
+        XCTAssertEqual(net.parameterNames, ["d.weight"])
+        assertClose(try net(x), try Tensor.conv2dDirect(x, w, nil, ConvOptions(stride: (1, 1), padding: (2, 0, 1, 1), dilation: (2, 1))),
+                    "dilated")
         var unknown = GraphSketch(input: x.shape)
         unknown.initializer("w", w)
         unknown.node("Conv", ["x", "w"], ["y"], name: "c", .string("auto_pad", "SAME"))
@@ -425,6 +434,56 @@ final class ONNXOperatorImportTests: XCTestCase {
         mismatch.initializer("w", w)
         mismatch.node("Conv", ["x", "w"], ["y"], name: "c")
         assertRefused(mismatch, mentions: ["node 'c' (Conv)", "shape mismatch"])
+    }
+
+    /// Pools with pads and ceil_mode against windows worked out here: kernel 3x2, stride 2, one
+    /// column of padding on the left, a 6x5 input; ceil_mode gives a third row of windows.
+    func testPoolingWithPadsAndCeilMode() throws {
+        let x = Tensor.randn([1, 2, 6, 5], seed: 20)
+        func pooled(_ reduce: ([Float], Int) -> Float) -> Tensor {
+            var y = Tensor(zeros: [1, 2, 3, 3])
+            for c in 0..<2 { for i in 0..<3 { for j in 0..<3 {
+                let rows = (i * 2)..<Swift.min(i * 2 + 3, 6), columns = Swift.max(j * 2 - 1, 0)..<Swift.min(j * 2 + 1, 5)
+                let window = rows.flatMap { r in columns.map { x[0, c, r, $0] } }
+                // The window's extent within the padded input: rows up to 6, columns from −1.
+                let extent = (Swift.min(i * 2 + 3, 6) - i * 2) * (Swift.min(j * 2 + 1, 5) - (j * 2 - 1))
+                y[0, c, i, j] = reduce(window, extent)
+            }}}
+            return y
+        }
+        let attributes: [GraphAttribute] = [.ints("kernel_shape", [3, 2]), .ints("strides", [2, 2]), .ints("pads", [0, 1, 0, 0]),
+                                            .int("ceil_mode", 1)]
+        let cases: [(String, [GraphAttribute], Tensor)] = [
+            ("MaxPool", [], pooled { w, _ in w.max() ?? 0 }),
+            ("AveragePool", [], pooled { w, _ in w.reduce(0, +) / Float(w.count) }),  // count_include_pad is 0 unless said
+            ("AveragePool", [.int("count_include_pad", 1)], pooled { w, extent in w.reduce(0, +) / Float(extent) }),
+        ]
+        for (op, extra, expected) in cases {
+            var g = GraphSketch(input: x.shape)
+            g.nodeWith(op, ["x"], ["y"], name: "pool", attributes + extra)
+            assertClose(try network(g)(x), expected, "\(op) \(extra)")
+        }
+        var dilated = GraphSketch(input: x.shape)
+        dilated.node("MaxPool", ["x"], ["y"], name: "pool", .ints("kernel_shape", [2, 2]), .ints("dilations", [2, 2]))
+        assertRefused(dilated, mentions: ["node 'pool' (MaxPool)", "pools with dilations"])
+    }
+
+    func testConstantForms() throws {
+        let x = Tensor(shape: [1, 3], scalars: [1, 2, 3])
+        var g = GraphSketch(opset: 13, input: x.shape)
+        g.node("Constant", [], ["half"], .float("value_float", 0.5))
+        g.node("Constant", [], ["steps"], .tensor("value", Tensor(shape: [3], scalars: [10, 20, 30])))
+        g.node("Mul", ["x", "half"], ["a"], name: "scale")
+        g.node("Add", ["a", "steps"], ["b"], name: "shift")
+        g.node("Sum", ["a", "b", "x"], ["y"], name: "total")
+        let net = try network(g)
+        XCTAssertEqual(try kinds(net), ["arithmetic", "arithmetic", "add"])
+        let expected: [Float] = [12, 24, 36]  // a + (a + steps) + x, with a = x / 2
+        XCTAssertEqual(try net(x).scalars, expected)
+        var bare = GraphSketch(opset: 13, input: x.shape)
+        bare.node("Constant", [], ["c"], name: "empty")
+        bare.node("Add", ["x", "c"], ["y"])
+        assertRefused(bare, mentions: ["node 'empty' (Constant)", "holds no value cnnlab reads"])
     }
 
     func testLocalResponseNormalization() throws {
