@@ -105,6 +105,10 @@ final class ONNXImporter {
                               expected: "one of " + Network.importableONNXOperators.joined(separator: ", "))
             }
             guard !node.outputs.isEmpty, !node.outputs[0].isEmpty else { throw problem("\(step.label) has no output") }
+            for output in node.outputs where !output.isEmpty && (values[output] != nil || unavailable[output] != nil) {
+                throw problem("\(step.label) writes '\(output)', which the graph already defines",
+                              expected: "each value defined once (by the input, an initializer or one node)")
+            }
             for input in node.inputs where !input.isEmpty && values[input] == nil {
                 if let what = unavailable[input] {
                     throw problem("\(step.label) reads '\(input)', \(what), which cnnlab does not compute")
@@ -170,7 +174,8 @@ final class ONNXImporter {
         case .constant?:
             throw problem("the graph's output '\(output.name)' is a constant, which does not depend on the input")
         case nil:
-            throw problem("the graph's output '\(output.name)' is " + (unavailable[output.name] ?? "not computed by any node"))
+            throw problem("the graph's output '\(output.name)' is "
+                          + (unavailable[output.name].map { "\($0), which cnnlab does not compute" } ?? "not computed by any node"))
         }
     }
 
@@ -207,16 +212,16 @@ final class ONNXImporter {
             case .computed(let l, let s): layers.append(l); if let s { shapes?.append(s) } else { shapes = nil }
             }
         }
+        // Some layers work out their shape by running (on zeros): those that can grow are checked first.
+        if let shapes, let grown = try grownShape(kind, attributes, shapes), ONNXImporter.boundedCount(grown) == nil {
+            throw node.problem("would make a value of shape \(grown)", expected: "at most \(ONNXImporter.largestValueCount) values")
+        }
         if layers.isEmpty {
             let output = try layer.forward(constants.map { Variable($0) }, name: name, context: ForwardContext())
             return .constant(output.value, integers: nil)
         }
         guard constants.isEmpty else {
             throw node.problem("combines computed values with constants", expected: "all its inputs computed, or all constant")
-        }
-        // Some layers work out their shape by running on zeros: those that can grow are checked first.
-        if let shapes, let grown = try grownShape(kind, attributes, shapes), ONNXImporter.boundedCount(grown) == nil {
-            throw node.problem("would make a value of shape \(grown)", expected: "at most \(ONNXImporter.largestValueCount) values")
         }
         let shape = try shapes.map { try layer.outputShape($0) }
         if let shape, ONNXImporter.boundedCount(shape) == nil {
@@ -332,9 +337,8 @@ struct NodeImport {
 
     /// Input `i` as constant integers (shapes, axes, pads).
     func integers(_ i: Int, _ role: String) throws -> [Int]? {
-        guard hasInput(i) else { return nil }
-        guard case .constant(let t, let exact) = try input(i) else { _ = try constant(i, role); return nil }
-        if let exact { return exact }
+        guard let t = try constant(i, role) else { return nil }
+        if case .constant(_, let exact?) = try input(i) { return exact }
         return try t.scalars.map {
             guard let v = Int(exactly: $0) else { throw problem("its \(role) holds \($0)", expected: "whole numbers") }
             return v

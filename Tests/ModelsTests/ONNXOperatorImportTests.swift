@@ -53,6 +53,12 @@ final class ONNXOperatorImportTests: XCTestCase {
         indices.node("MaxPool", ["x"], ["p", "where"], name: "pool", .ints("kernel_shape", [2, 2]))
         indices.node("Relu", ["where"], ["y"], name: "after")
         assertRefused(indices, mentions: ["node 'after' (Relu)", "reads 'where', output 1 of node 'pool' (MaxPool)", "does not compute"])
+        // Every value is defined once.
+        var twice = GraphSketch(input: [1, 2])
+        twice.node("Relu", ["x"], ["r"])
+        twice.node("Sigmoid", ["x"], ["r"], name: "again")
+        twice.node("Identity", ["r"], ["y"])
+        assertRefused(twice, mentions: ["node 'again' (Sigmoid) writes 'r', which the graph already defines"])
         // Nodes without names are counted.
         var unnamed = GraphSketch(input: [1, 2])
         unnamed.node("Relu", ["x"], ["r"])
