@@ -12,11 +12,13 @@ stored next to the file as .npy/.npz where they are random weights.
 """
 import os
 import shutil
+import sys
 import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "ModelsTests", "Fixtures")
@@ -184,10 +186,73 @@ def onnx_fixtures():
                           verbose=False)
 
 
+class OperatorNet(nn.Module):
+    """The operators the other two leave out: arithmetic with constants, padding, a grouped strided
+    convolution, ReLU6, sigmoid, average pooling with ceil_mode and count_include_pad=False, max
+    pooling with ceil_mode, flatten, linear layers, tanh, leaky ReLU and softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.1, -0.2, 0.3]).view(1, 3, 1, 1))
+        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3)
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        self.fc1 = nn.Linear(48, 5)
+        self.fc2 = nn.Linear(5, 3)
+
+    def forward(self, x):
+        x = F.pad((x - self.mean) * 2.0, (1, 0, 2, 1))  # left, right, top, bottom
+        x = self.conv(x)
+        x = torch.cat([F.relu6(x * 3.0), torch.sigmoid(x) / 2.0], dim=1)
+        x = F.max_pool2d(self.pool(x), 3, stride=2, ceil_mode=True)
+        x = F.leaky_relu(torch.tanh(self.fc1(torch.flatten(x, 1))), 0.1)
+        return torch.softmax(self.fc2(x), dim=1)
+
+
+def without_stack_traces(file):
+    """Drops the dynamo exporter's per-node metadata (source stack traces, which name the folder the
+    script ran in), so the file depends only on the model. The external data file is untouched."""
+    import onnx
+    model = onnx.load(file, load_external_data=False)
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, file)
+
+
+def operator_fixtures():
+    torch.manual_seed(2)
+    net = OperatorNet().eval()
+    x = torch.randn(1, 3, 11, 11)
+    with torch.no_grad():
+        y = net(x)
+    np.save(path("onnx", "operators_input.npy"), x.numpy())
+    np.save(path("onnx", "operators_output.npy"), y.numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path("onnx", "operators_legacy.onnx"), dynamo=False, opset_version=13,
+                          do_constant_folding=False, input_names=["input"], output_names=["output"])
+    torch.onnx.export(net, (x,), path("onnx", "operators_dynamo.onnx"), dynamo=True, external_data=True,
+                      verbose=False)
+    without_stack_traces(path("onnx", "operators_dynamo.onnx"))
+
+
+GROUPS = {
+    "numpy": numpy_fixtures,
+    "safetensors": safetensors_fixture,
+    "pytorch": state_dict_fixtures,
+    "onnx": onnx_fixtures,
+    "onnx-operators": operator_fixtures,
+}
+
 if __name__ == "__main__":
-    for sub in ["npy", "npz", "safetensors", "pytorch", "onnx"]:
-        shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
-    numpy_fixtures()
-    safetensors_fixture()
-    state_dict_fixtures()
-    onnx_fixtures()
+    # With group names (python scripts/make-model-fixtures.py onnx-operators), only those are
+    # rewritten; without, every folder is cleared and written again.
+    chosen = sys.argv[1:]
+    unknown = [g for g in chosen if g not in GROUPS]
+    if unknown:
+        sys.exit("unknown fixture group(s) %s; expected some of %s" % (", ".join(unknown), ", ".join(GROUPS)))
+    if not chosen:
+        for sub in ["npy", "npz", "safetensors", "pytorch", "onnx"]:
+            shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
+    for name in chosen or GROUPS:
+        GROUPS[name]()

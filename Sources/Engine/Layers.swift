@@ -7,7 +7,7 @@ public enum LayerRegistry {
     public static let kinds: [String] = [
         "conv2d", "linear", "batchnorm", "relu", "leaky_relu", "sigmoid", "tanh", "clip", "relu6",
         "softmax", "log_softmax", "lrn", "maxpool", "avgpool", "global_avgpool", "adaptive_avgpool",
-        "dropout", "flatten", "reshape", "identity", "pad", "add", "mul", "concat",
+        "dropout", "flatten", "reshape", "identity", "pad", "add", "mul", "concat", "arithmetic",
     ]
 
     static func construct(_ a: Attributes, _ g: inout SeededGenerator) throws -> Layer {
@@ -21,6 +21,7 @@ public enum LayerRegistry {
         case "dropout": return DropoutLayer(a)
         case "flatten", "reshape", "identity", "pad": return ShapeLayer(a)
         case "add", "mul", "concat": return JoinLayer(a)
+        case "arithmetic": return try ArithmeticLayer(attributes: a)
         default: throw EngineError.unknownName(a.kind, candidates: kinds)
         }
     }

@@ -50,12 +50,12 @@ struct ProtobufBytes {
     }
 }
 
-/// ModelProto { ir_version 8, opset_import { "" 17 }, graph { ... } }.
-func onnxModel(_ graph: (inout ProtobufBytes) -> Void) -> Data {
+/// ModelProto { ir_version 8, opset_import { "" 17 }, graph { ... } }, or another opset.
+func onnxModel(opset: Int = 17, _ graph: (inout ProtobufBytes) -> Void) -> Data {
     var model = ProtobufBytes()
     model.int(1, 8)
     model.message(7, graph)
-    model.message(8) { $0.string(1, ""); $0.int(2, 17) }
+    model.message(8) { $0.string(1, ""); $0.int(2, opset) }
     return model.data
 }
 
