@@ -15,6 +15,9 @@ public enum Display {
         case .bool(let b): return b ? "true" : "false"
         case .number(let d): return number(d)
         case .string: return source(v)
+        case .list(let xs) where !xs.isEmpty && xs.allSatisfy({ if case .record(let r) = $0 { return r.typeName == "class" } else { return false } }):
+            // A ranking of classes (top(...)): one line each.
+            return xs.map { if case .record(let r) = $0 { return classLine(r) } else { return "" } }.joined(separator: "\n")
         case .list(let xs): return "[" + xs.map(short).joined(separator: ", ") + "]"
         case .range(let a, let b): return "\(a)..\(b)"
         case .tensor(let t): return tensor(t.value)
@@ -168,7 +171,20 @@ public enum Display {
         return (n < 0 ? "-" : "") + out
     }
 
-    static func record(_ r: Record) -> String {
-        "\(r.typeName)(" + r.fields.map { "\($0.name)=\(short($0.value))" }.joined(separator: ", ") + ")"
+    /// "Sneaker      99.98%  (7)"
+    static func classLine(_ r: Record) -> String {
+        guard case .string(let label)? = r["label"], case .number(let p)? = r["probability"], case .number(let i)? = r["index"] else { return record(r, generic: true) }
+        return label.padding(toLength: max(label.count, 12), withPad: " ", startingAt: 0) + " " + String(format: "%6.2f%%", p * 100) + "  (\(Int(i)))"
+    }
+
+    static func record(_ r: Record, generic: Bool = false) -> String {
+        if !generic {
+            switch r.typeName {
+            case "class": return classLine(r)
+            case "prediction": return "prediction: " + classLine(r)
+            default: break
+            }
+        }
+        return "\(r.typeName)(" + r.fields.map { "\($0.name)=\(short($0.value))" }.joined(separator: ", ") + ")"
     }
 }

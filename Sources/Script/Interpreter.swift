@@ -93,29 +93,27 @@ public final class Interpreter {
     func emit(_ event: Event) { sink.emit(event) }
 
     /// Parses and runs `file`; syntax errors stop it before anything runs. Every error is
-    /// also emitted as an event. The value of a final expression is emitted for display when
-    /// `displayLastValue` is set.
+    /// also emitted as an event. When `displayValues` is set, the value of every expression
+    /// written on its own line at the top level (not inside a loop or function) is emitted for
+    /// display, as a lecturer writing `T` or `allclose(y1, y2)` on a line expects to see it.
     @discardableResult
-    public func run(_ file: SourceFile, displayLastValue: Bool = true) -> RunOutcome {
+    public func run(_ file: SourceFile, displayValues: Bool = true) -> RunOutcome {
         let program = Parser.parse(file)
         if !program.diagnostics.isEmpty {
             for d in program.diagnostics { emit(.error(d)) }
             return .syntaxErrors(program.diagnostics)
         }
-        return execute(program, displayLastValue: displayLastValue)
+        return execute(program, displayValues: displayValues)
     }
 
     /// Runs parsed statements (the budget of steps starts afresh).
     @discardableResult
-    public func execute(_ program: Program, displayLastValue: Bool = true) -> RunOutcome {
+    public func execute(_ program: Program, displayValues: Bool = true) -> RunOutcome {
         steps = 0
         callDepth = 0
         evaluationDepth = 0
         do {
-            let last = try executeTopLevel(program.statements, globals)
-            if displayLastValue, let v = last {
-                if case .none = v {} else { emit(.value(DisplayedValue(value: v, text: Display.text(v)))) }
-            }
+            let last = try executeTopLevel(program.statements, globals, display: displayValues)
             return .success(last)
         } catch let f as RuntimeFailure {
             emit(.error(f.diagnostic))
@@ -127,14 +125,19 @@ public final class Interpreter {
         }
     }
 
-    /// Runs statements at the top of a file; returns the value of a final expression statement.
-    private func executeTopLevel(_ statements: [Stmt], _ env: Environment) throws -> Value? {
+    /// Runs statements at the top of a file; returns the value of a final expression statement,
+    /// and with `display` emits the value of each expression statement as it runs.
+    private func executeTopLevel(_ statements: [Stmt], _ env: Environment, display: Bool) throws -> Value? {
         var last: Value? = nil
         for (i, s) in statements.enumerated() {
-            if i == statements.count - 1, case .expression(let e) = s.kind {
+            if case .expression(let e) = s.kind {
                 try tick(s.span)
-                last = try evaluate(e, env)
-                break
+                let v = try evaluate(e, env)
+                if display {
+                    if case .none = v {} else { emit(.value(DisplayedValue(value: v, text: Display.text(v)))) }
+                }
+                if i == statements.count - 1 { last = v }
+                continue
             }
             switch try execute(s, env) {
             case .normal: break
@@ -305,7 +308,7 @@ public final class Interpreter {
         }
         includeStack.append(resolved)
         defer { includeStack.removeLast() }
-        do { _ = try executeTopLevel(program.statements, env) }
+        do { _ = try executeTopLevel(program.statements, env, display: false) }
         catch var f as RuntimeFailure {
             f.diagnostic.callSites.append(span)
             throw f
