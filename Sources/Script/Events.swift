@@ -7,7 +7,7 @@ import Synchronization
 public enum Event {
     /// Text the script printed (`print`, `help`, tables), with its line ending.
     case text(String)
-    /// The value of the last expression of a cell or a shell line, to display.
+    /// The value of an expression line at the top level of a cell or a shell line, to display.
     case value(DisplayedValue)
     /// A picture to show.
     case image(ImageOutput)
