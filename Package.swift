@@ -33,6 +33,9 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 resources: [.copy("Resources")],
                 swiftSettings: optimize),
+        // Looking inside trained networks: filters, activations, receptive fields, saliency,
+        // class models, inversion, deconvnet, guided backpropagation, Grad-CAM, occlusion, plots.
+        .target(name: "Visualize", dependencies: ["Engine", "Imaging"], swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [
             "Engine", "Imaging", "Models",
@@ -42,6 +45,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "Models", "Imaging"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
