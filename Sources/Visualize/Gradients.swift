@@ -115,6 +115,9 @@ public func integratedGradients(_ network: Network, _ image: Tensor, class targe
     let input = NetworkInput(network)
     let x = try input.batch(image)
     let start = try baseline.map { try input.batch($0) } ?? input.batch(Tensor(zeros: input.unclampedPicture(x).shape))
+    guard start.shape == x.shape else {
+        throw EngineError.shapeMismatch("the baseline \(start.shape.dropFirst().map { $0 }) must have the image's shape \(x.shape.dropFirst().map { $0 })")
+    }
     let (alphas, weights) = method.rule(steps: steps)
     let per = x.count
     var total = Tensor(zeros: x.shape)

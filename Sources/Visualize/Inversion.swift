@@ -28,12 +28,13 @@ public func invert(_ network: Network, _ image: Tensor, layer: String, steps: In
     }
     let input = NetworkInput(network)
     try input.checkLayer(layer)
-    let target = try network(try input.batch(image), upTo: layer)
+    let original = try input.batch(image)
+    let target = try network(original, upTo: layer)
     let targetNorm = target.scalars.reduce(Float(0)) { $0 + $1 * $1 }
     guard targetNorm > 0 else {
         throw EngineError.invalidArgument("the image's code at layer '\(layer)' is all zeros: there is nothing to invert")
     }
-    var x = Tensor.randn(try input.inputShape(), std: initialNoise, seed: seed)
+    var x = Tensor.randn(original.shape, std: initialNoise, seed: seed)
     var velocity = Tensor(zeros: x.shape)
     var history: [Float] = []
     var cancelled = false

@@ -112,6 +112,9 @@ public func topPatches(_ network: Network, layer: String, channel: Int, images: 
 
     let patches = try best.map { b -> TopPatch in
         let image = try images.images(in: b.image..<(b.image + 1))
+        guard image.shape == first.shape else {
+            throw EngineError.shapeMismatch("image \(b.image) is \(image.shape), the first image \(first.shape): every image must have one size")
+        }
         let projection = try project(input, try input.normalizeBatch(image), layer: layer, channel: channel,
                                      position: (b.y, b.x), rule: .deconvnet, seedWithActivation: true)
         let r = clippedRegion(field.region(y: b.y, x: b.x), height: image.shape[2], width: image.shape[3])

@@ -91,6 +91,7 @@ final class AttributionTests: XCTestCase {
             let gap = ig.score - ig.baselineScore
             XCTAssertLessThan(abs(ig.convergenceDelta), 0.02 * abs(gap), "\(method): delta \(ig.convergenceDelta) of \(gap)")
         }
+        XCTAssertThrowsError(try integratedGradients(try handNetwork(), handImage, class: 0, baseline: Tensor(zeros: [1, 3, 4])))
         // A baseline equal to the image attributes nothing.
         let none = try integratedGradients(net, image, class: 4, baseline: image, steps: 8)
         XCTAssertEqual(none.attributions.max(), 0)

@@ -106,6 +106,14 @@ final class OptimizationTests: XCTestCase {
         }
     }
 
+    func testInvertingANetworkWithoutASpecTakesTheImagesSize() throws {
+        // The hand network's conv code is linear in the image (8 numbers for 15 pixels): without
+        // priors the loss goes to zero.
+        let r = try invert(try handNetwork(), handImage, layer: "conv", steps: 300, learningRate: 1, lambdaAlpha: 0, tv: 0)
+        XCTAssertEqual(r.input.shape, [1, 1, 3, 5])
+        XCTAssertLessThan(r.history.last ?? 1, 1e-3)
+    }
+
     func testInversionsFromDifferentSeedsDifferButMatchTheCode() throws {
         let net = try defaultModel()
         let image = try sample("bag")
