@@ -34,8 +34,11 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 resources: [.copy("Resources")],
                 swiftSettings: optimize),
+        // Looking inside trained networks: filters, activations, receptive fields, saliency,
+        // class models, inversion, deconvnet, guided backpropagation, Grad-CAM, occlusion, plots.
+        .target(name: "Visualize", dependencies: ["Engine", "Imaging"], swiftSettings: optimize),
         // The language: lexer, parser, interpreter, values and the registry of builtins.
-        .target(name: "Script", dependencies: ["Engine", "Imaging", "Models"], swiftSettings: optimize),
+        .target(name: "Script", dependencies: ["Engine", "Imaging", "Models", "Visualize"], swiftSettings: optimize),
         // Front ends: `cnn run` and the readline shell; they decide where the interpreter's events go.
         .target(name: "Shell", dependencies: ["Script", "Engine", "Imaging", "CReadline"], swiftSettings: optimize),
         // The command line: argument parsing only.
@@ -49,6 +52,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"], exclude: ["Golden", "TOUR.md"]),
         .testTarget(name: "ShellTests", dependencies: ["Shell", "Script"]),
+        .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "Models", "Imaging"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

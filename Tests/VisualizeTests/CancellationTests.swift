@@ -1,0 +1,94 @@
+import Engine
+import Foundation
+import Imaging
+import XCTest
+@testable import Visualize
+
+/// Every iterative method stops when cancelled and returns what it has, flagged as cancelled.
+final class CancellationTests: XCTestCase {
+    /// A control that cancels once `after` steps have been reported, and counts the reports.
+    final class Canceller {
+        let after: Int
+        var reports = 0
+        init(after: Int) { self.after = after }
+        var control: LoopControl {
+            LoopControl(progress: { [self] _, _, _ in reports += 1 }, isCancelled: { [self] in reports >= after })
+        }
+    }
+
+    func testOptimizationsKeepTheirPartialResult() throws {
+        let net = try defaultModel()
+        let image = try sample("shirt")
+        let runs: [(String, (LoopControl) throws -> OptimizationResult)] = [
+            ("classModel", { try classModel(net, class: 6, steps: 100, control: $0) }),
+            ("maximize", { try maximize(net, layer: "conv2", target: .channel(1), steps: 100, start: image, control: $0) }),
+            ("dream", { try dream(net, image, layer: "conv1", steps: 100, control: $0) }),
+            ("invert", { try invert(net, image, layer: "conv2", steps: 100, control: $0) }),
+        ]
+        for (name, run) in runs {
+            let c = Canceller(after: 3)
+            let r = try run(c.control)
+            XCTAssertTrue(r.cancelled, name)
+            XCTAssertEqual(r.steps, 3, name)
+            XCTAssertEqual(r.history.count, 3, name)
+            XCTAssertEqual(r.image.shape, [1, 28, 28], name)
+            XCTAssertTrue(r.image.scalars.allSatisfy(\.isFinite), name)
+            // The partial result is the state after three steps: three more from it are not the start.
+            XCTAssertNotEqual(r.input, try NetworkInput(net).batch(image), name)
+        }
+    }
+
+    func testACancelledClassModelIsTheSameAsAShorterOne() throws {
+        let net = try defaultModel()
+        let c = Canceller(after: 5)
+        let cancelled = try classModel(net, class: 2, steps: 50, control: c.control)
+        let short = try classModel(net, class: 2, steps: 5)
+        XCTAssertEqual(cancelled.input, short.input)
+        XCTAssertEqual(cancelled.history, short.history)
+    }
+
+    func testFoolingSmoothGradOcclusionAndTopPatchesStopToo() throws {
+        let net = try defaultModel()
+        let image = try sample("sneaker")
+
+        let f = try fool(net, image, class: 0, steps: 500, learningRate: 0.001, control: Canceller(after: 2).control)
+        XCTAssertTrue(f.cancelled)
+        XCTAssertNil(f.succeededAt)
+        XCTAssertEqual(f.history.count, 3)  // the start, and after each of the two steps
+
+        let s = try smoothgrad(net, image, class: 7, samples: 40, control: Canceller(after: 4).control)
+        XCTAssertTrue(s.cancelled)
+        XCTAssertEqual(s.completed, 4)
+        XCTAssertGreaterThan(s.map.max(), 0)
+
+        let o = try occlusion(net, image, class: 7, window: 4, stride: 1, batchSize: 10, control: Canceller(after: 2).control)
+        XCTAssertTrue(o.cancelled)
+        XCTAssertEqual(o.completed, 20)
+        XCTAssertEqual(o.total, 25 * 25)
+
+        let images = batchSlice(try fashionTestSet().images, 0..<1000)
+        let t = try topPatches(net, layer: "conv1", channel: 0, images: images, k: 3, batchSize: 100, control: Canceller(after: 2).control)
+        XCTAssertTrue(t.cancelled)
+        XCTAssertEqual(t.imagesSeen, 200)
+        XCTAssertEqual(t.patches.count, 3)
+        XCTAssertTrue(t.patches.allSatisfy { $0.imageIndex < 200 })
+    }
+
+    func testIntegratedGradientsThrowWhenCancelled() throws {
+        let net = try defaultModel()
+        XCTAssertThrowsError(try integratedGradients(net, try sample("bag"), class: 8, isCancelled: { true })) { e in
+            XCTAssertEqual(e as? EngineError, .cancelled)
+        }
+    }
+
+    func testCancellationBetweenLayersOfAForwardPassAlsoStops() throws {
+        // A flag that turns on during a step (inside the forward pass) stops that step.
+        let net = try defaultModel()
+        var polls = 0
+        let control = LoopControl(isCancelled: { polls += 1; return polls > 20 })
+        let r = try classModel(net, class: 3, steps: 100, control: control)
+        XCTAssertTrue(r.cancelled)
+        XCTAssertLessThan(r.steps, 100)
+        XCTAssertEqual(r.history.count, r.steps)
+    }
+}
