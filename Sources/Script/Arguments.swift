@@ -148,6 +148,7 @@ public enum Conversions {
         switch v {
         case .tensor(let t): return t.value
         case .image(let t): return t
+        case .record(let r) where r["image"] != nil: return try tensor(r["image"]!)
         case .number(let d): return Tensor(scalar: Float(d))
         case .bool(let b): return Tensor(scalar: b ? 1 : 0)
         case .range(let a, let b):

@@ -12,6 +12,7 @@ extension Builtins {
         switch v {
         case .image(let i): t = i
         case .tensor(let x): t = x.value
+        case .record(let r) where r["image"] != nil: return try picture(r["image"]!)
         default: throw ScriptError("\(v.describedType) is not a picture; pictures are tensors [C, H, W] or [H, W]")
         }
         if t.rank == 4 && t.shape[0] == 1 { t = try t.reshaped(Array(t.shape.dropFirst())) }
@@ -62,7 +63,7 @@ extension Builtins {
                 let caption = args.isNone("caption") ? nil : try args.string("caption")
                 let x = args["x"]
                 switch x {
-                case .tensor, .image:
+                case .tensor, .image, .record where x.tensorValue != nil:
                     do { ctx.emit(.image(ImageOutput(pixels: try picture(x), caption: caption))) }
                     catch let e as ScriptError { throw ScriptError("show: \(e.message)", argument: "x") }
                 case .list(let xs) where !xs.isEmpty && xs.allSatisfy({ $0.tensorValue != nil }):

@@ -9,7 +9,7 @@ import Engine
 public enum Builtins {
     /// Every area, in the order `help()` and the reference list them.
     static var areas: [[Builtin]] {
-        [language, tensors, gradients, layers, models, images]
+        [language, tensors, gradients, layers, models, visualizations, images]
     }
 }
 
@@ -59,6 +59,8 @@ public enum ParameterType: Sendable, Equatable {
         case (.list, .list), (.list, .range): return true
         // Images are tensors in display space, and a tensor can be shown as a picture.
         case (.tensor, .tensor), (.tensor, .image), (.image, .image), (.image, .tensor): return true
+        // A result that carries a picture (classviz, deconv, ...) stands for it.
+        case (.tensor, .record(let r)), (.image, .record(let r)): return r["image"] != nil
         case (.callable, .function), (.callable, .builtin), (.callable, .layer), (.callable, .network): return true
         case (.shape, .list(let xs)): return xs.allSatisfy { ParameterType.integer.accepts($0) }
         default: return false

@@ -54,6 +54,7 @@ public enum Value {
         switch self {
         case .tensor(let v): return v.value
         case .image(let t): return t
+        case .record(let r): return r["image"]?.tensorValue  // a result that carries a picture
         default: return nil
         }
     }

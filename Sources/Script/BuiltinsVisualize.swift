@@ -1,0 +1,326 @@
+import Engine
+import Foundation
+import Imaging
+import Models
+import Visualize
+
+/// Looking inside networks: the lecture's visualizations and the ones readers reach for next.
+extension BuiltinCategory {
+    public static let visualize = BuiltinCategory(name: "Visualization", order: 47)
+}
+
+extension Builtins {
+    /// A class named by label ("sneaker") or given by index.
+    static func classArgument(_ args: Arguments, _ name: String, _ net: Network) throws -> Int {
+        if case .string(let s) = args[name] {
+            do { return try Visualize.classIndex(named: s, in: net) } catch { throw ScriptError("\(error)", argument: name) }
+        }
+        let i = try args.int(name)
+        let count = net.spec?.classNames.count ?? 0
+        if count > 0, i < 0 || i >= count { throw ScriptError("class \(i) is out of range 0 to \(count - 1)", argument: name) }
+        return i
+    }
+
+    /// The picture argument of a visualization, in display space.
+    static func picture(_ args: Arguments, _ name: String) throws -> Tensor { try args.tensor(name).value }
+
+    /// A progress bar and Ctrl-C for an iterative method.
+    static func loop(_ ctx: CallContext, _ label: String, total: Int) -> (LoopControl, ProgressReporter) {
+        let bar = ctx.progress(label, total: total)
+        var last = 0
+        let control = LoopControl(progress: { step, _, objective in
+            bar.advance(by: step - last, status: objective.isFinite ? "objective \(Display.number(Double(objective)))" : "")
+            last = step
+        }, isCancelled: { ctx.cancellation.isCancelled })
+        return (control, bar)
+    }
+
+    /// An optimisation's result: its picture, the objective per step, and whether Ctrl-C stopped it.
+    static func optimization(_ r: OptimizationResult, _ kind: String) -> Value {
+        .record(Record(typeName: kind, fields: [
+            ("image", .image(r.image)), ("history", .list(r.history.map { .number(Double($0)) })),
+            ("steps", .number(Double(r.steps))), ("cancelled", .bool(r.cancelled)),
+        ]))
+    }
+
+    static func numbers(_ v: Value, _ name: String) throws -> [Float] {
+        if case .list(let xs) = v {
+            return try xs.map { x -> Float in
+                guard case .number(let d) = x else { throw ScriptError("\(name): expected numbers, found \(x.describedType)", argument: name) }
+                return Float(d)
+            }
+        }
+        return try Conversions.tensor(v).scalars
+    }
+
+    static func regularizers(_ args: Arguments) throws -> Regularizers {
+        Regularizers(jitter: try args.int("jitter"), blurEvery: try args.int("blur_every"),
+                     clipValues: Float(try args.number("clip")), seed: UInt64(max(0, try args.int("seed"))))
+    }
+
+    static let optimizationParameters: [BuiltinParameter] = [
+        .optional("steps", .integer, default: .number(200)), .optional("lr", .number, default: .number(1)),
+        .optional("l2", .number, default: .number(0.01)), .optional("jitter", .integer, default: .number(0)),
+        .optional("blur_every", .integer, default: .number(0)), .optional("clip", .number, default: .number(0)),
+        .optional("seed", .integer, default: .number(0)),
+    ]
+
+    static var visualizations: [Builtin] {
+        [
+            Builtin("filters", category: .visualize,
+                    parameters: [.required("layer", .layer, .network), .optional("name", .string, .none, default: .none),
+                                 .optional("scale", .integer, default: .number(8)), .optional("layout", .string, default: .string("channels"))],
+                    summary: "A convolution layer's filters as a grid of tiles: filters(net.conv1, scale=8).",
+                    help: "First layers show one tile per filter (colour for RGB inputs). Deeper layers show, per filter, a row of its input channels (layout=\"channels\") or their mean (layout=\"mean\"). Also filters(net, \"conv2\").",
+                    example: "show(filters(load(\"fashion\").conv1, scale=4))") { args, _ in
+                guard let layout = FilterLayout(rawValue: try args.string("layout")) else {
+                    throw ScriptError("filters: layout is \(FilterLayout.allCases.map(\.rawValue).joined(separator: " or "))", argument: "layout")
+                }
+                let scale = try args.int("scale")
+                guard (1...64).contains(scale) else { throw ScriptError("filters: scale must be 1 to 64", argument: "scale") }
+                let layer: Layer
+                switch args["layer"] {
+                case .layer(let l): layer = l.layer
+                case .network(let n):
+                    guard !args.isNone("name") else { throw ScriptError("filters: name the layer, as in filters(net, \"conv1\")", argument: "name") }
+                    layer = try n.layer(named: try args.string("name"))
+                default: throw ScriptError("filters: expected a layer", argument: "layer")
+                }
+                return .image(try Visualize.filters(layer, scale: scale, layout: layout))
+            },
+            Builtin("activations", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("layer", .string),
+                                 .optional("channel", .integer, .none, default: .none), .optional("scale", .integer, default: .number(4))],
+                    summary: "A layer's output for an image: every channel as a grid, or one channel.",
+                    help: "convolving the first filter with the input gives the first slice of the output volume: activations(net, img, \"conv1\", channel=0).",
+                    example: "net = load(\"fashion\")\nshow(activations(net, sample(\"sneaker\"), \"conv2\"))") { args, _ in
+                let net = try args.network("net"), x = try picture(args, "x"), layer = try args.string("layer")
+                let scale = try args.int("scale")
+                guard (1...32).contains(scale) else { throw ScriptError("activations: scale must be 1 to 32", argument: "scale") }
+                if args.isNone("channel") { return .image(try Visualize.activations(net, x, layer: layer, scale: scale)) }
+                return .image(try Visualize.activation(net, x, layer: layer, channel: try args.int("channel"), scale: scale))
+            },
+            Builtin("summary", category: .visualize, parameters: [.required("net", .network), .optional("shape", .shape, .none, default: .none)],
+                    summary: "A network's layers with output shapes, parameters, multiply-adds and receptive fields on the input.",
+                    help: "The receptive field is the size of the input region a unit of the layer sees, and the jump how far apart neighbouring units' regions are: pooling makes both grow.",
+                    example: "summary(load(\"fashion\"))") { args, ctx in
+                let s = try Visualize.summary(try args.network("net"), inputShape: args.isNone("shape") ? nil : try args.ints("shape"))
+                ctx.print(s.table)
+                return .none
+            },
+            Builtin("saliency", category: .visualize, parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer)],
+                    summary: "Simonyan et al. 2014: how much each pixel moves the class score, |dS_c/dI|, max over colour channels.",
+                    help: "The score is taken before the softmax. The result is a map [1, H, W]; show(overlay(img, s)) lays it over the image.",
+                    example: "net = load(\"fashion\")\nimg = sample(\"sneaker\")\ns = saliency(net, img, class=\"sneaker\")\nshow(overlay(img, s))") { args, _ in
+                let net = try args.network("net")
+                return .tensor(Variable(try Visualize.saliency(net, try picture(args, "x"), class: try classArgument(args, "class", net))))
+            },
+            Builtin("classviz", category: .visualize,
+                    parameters: [.required("net", .network), .required("class", .string, .integer)] + optimizationParameters,
+                    summary: "Simonyan et al. 2014: the image that maximizes a class score, argmax_I S_c(I) - l2 * |I|^2, from a zero image.",
+                    help: "Gradient ascent with step `lr` on the score before the softmax, in the network's input space. jitter, blur_every and clip add the regularizers of later work (off by default). The result shows as its picture; .history is the objective per step, for plot.",
+                    example: "v = classviz(load(\"fashion\"), class=\"trouser\", steps=50)\nshow(v)") { args, ctx in
+                let net = try args.network("net"), steps = try args.int("steps")
+                let (control, bar) = loop(ctx, "classviz", total: steps)
+                let r = try Visualize.classModel(net, class: try classArgument(args, "class", net), steps: steps, learningRate: Float(try args.number("lr")),
+                                       l2: Float(try args.number("l2")), regularizers: try regularizers(args), control: control)
+                bar.finish(status: r.cancelled ? "stopped" : "")
+                return optimization(r, "classviz")
+            },
+            Builtin("maximize", category: .visualize,
+                    parameters: [.required("net", .network), .required("layer", .string), .required("channel", .integer),
+                                 .optional("unit", .shape, .none, default: .none)] + optimizationParameters,
+                    summary: "The image that most excites a channel (its mean) or one unit ([y, x]) of any layer.",
+                    example: "show(maximize(load(\"fashion\"), \"conv2\", 5, steps=50))") { args, ctx in
+                let net = try args.network("net"), steps = try args.int("steps"), channel = try args.int("channel")
+                var target = ActivationTarget.channel(channel)
+                if !args.isNone("unit") {
+                    let u = try args.ints("unit", count: 2)
+                    target = .unit(channel: channel, y: u[0], x: u[1])
+                }
+                let (control, bar) = loop(ctx, "maximize", total: steps)
+                let r = try Visualize.maximize(net, layer: try args.string("layer"), target: target, steps: steps, learningRate: Float(try args.number("lr")),
+                                     l2: Float(try args.number("l2")), regularizers: try regularizers(args), control: control)
+                bar.finish(status: r.cancelled ? "stopped" : "")
+                return optimization(r, "maximize")
+            },
+            Builtin("invert", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("layer", .string),
+                                 .optional("steps", .integer, default: .number(200)), .optional("lr", .number, default: .number(10)),
+                                 .optional("momentum", .number, default: .number(0.9)), .optional("alpha", .number, default: .number(6)),
+                                 .optional("lambda_alpha", .number, default: .number(1e-4)), .optional("tv", .number, default: .number(0.1)),
+                                 .optional("beta", .number, default: .number(2)), .optional("seed", .integer, default: .number(0))],
+                    summary: "Mahendran and Vedaldi 2014: an image whose code at `layer` matches x's, by SGD with momentum from random noise.",
+                    help: "argmin_x |phi(x) - phi0|^2 / |phi0|^2 + lambda_alpha * alpha-norm + tv * TV^beta. `seed` picks the random start: several seeds give several images the network sees as the same. .history is the normalized feature loss per step.",
+                    example: "net = load(\"fashion\")\nr = invert(net, sample(\"sneaker\"), layer=\"conv2\", steps=50)\nshow(r)") { args, ctx in
+                let net = try args.network("net"), steps = try args.int("steps")
+                let (control, bar) = loop(ctx, "invert", total: steps)
+                let r = try Visualize.invert(net, try picture(args, "x"), layer: try args.string("layer"), steps: steps,
+                                   learningRate: Float(try args.number("lr")), momentum: Float(try args.number("momentum")),
+                                   alpha: Float(try args.number("alpha")), lambdaAlpha: Float(try args.number("lambda_alpha")),
+                                   tv: Float(try args.number("tv")), beta: Float(try args.number("beta")),
+                                   seed: UInt64(max(0, try args.int("seed"))), control: control)
+                bar.finish(status: r.cancelled ? "stopped" : "")
+                return optimization(r, "inversion")
+            },
+            Builtin("deconv", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("layer", .string), .required("channel", .integer)],
+                    summary: "Zeiler and Fergus 2014: the strongest activation of a channel projected back to pixels by a deconvnet.",
+                    help: "Keeps the channel's largest activation, zeroes the rest, and runs back through unpooling (the max-pool switches), rectification and transposed filters. Fields: image, projection, y, x, activation.",
+                    example: "show(deconv(load(\"fashion\"), sample(\"sneaker\"), layer=\"conv2\", channel=5))") { args, _ in
+                let p = try Visualize.deconv(try args.network("net"), try picture(args, "x"), layer: try args.string("layer"), channel: try args.int("channel"))
+                return projection(p)
+            },
+            Builtin("guided", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .optional("class", .string, .integer, .none, default: .none),
+                                 .optional("layer", .string, .none, default: .none), .optional("channel", .integer, default: .number(0))],
+                    summary: "Guided backpropagation: the gradient of a class score (or a channel) with ReLUs passing only positive signals both ways.",
+                    example: "g = guided(load(\"fashion\"), sample(\"bag\"), class=\"bag\")\nshow(g)") { args, _ in
+                let net = try args.network("net"), x = try picture(args, "x")
+                if !args.isNone("layer") {
+                    return projection(try Visualize.guided(net, x, layer: try args.string("layer"), channel: try args.int("channel")))
+                }
+                guard !args.isNone("class") else { throw ScriptError("guided: give a class, or a layer and channel", argument: "class") }
+                return .tensor(Variable(try Visualize.guided(net, x, class: try classArgument(args, "class", net))))
+            },
+            Builtin("gradcam", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer), .required("layer", .string)],
+                    summary: "Grad-CAM (Selvaraju et al.): where in the image a layer's features speak for the class, as a map [1, H, W].",
+                    help: "Channel weights are the spatial means of the class score's gradient; the map is ReLU of the weighted sum of the layer's channels, upsampled to the image.",
+                    example: "net = load(\"fashion\")\nimg = sample(\"sandal\")\nshow(overlay(img, gradcam(net, img, class=\"sandal\", layer=\"conv2\")))") { args, _ in
+                let net = try args.network("net")
+                let g = try Visualize.gradcam(net, try picture(args, "x"), class: try classArgument(args, "class", net), layer: try args.string("layer"))
+                return .tensor(Variable(g.map))
+            },
+            Builtin("smoothgrad", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
+                                 .optional("samples", .integer, default: .number(50)), .optional("noise", .number, default: .number(0.15)),
+                                 .optional("seed", .integer, default: .number(0))],
+                    summary: "SmoothGrad: saliency averaged over copies of the image with Gaussian noise (noise as a fraction of its range).",
+                    example: "show(smoothgrad(load(\"fashion\"), sample(\"coat\"), class=\"coat\", samples=10))") { args, ctx in
+                let net = try args.network("net"), n = try args.int("samples")
+                let (control, bar) = loop(ctx, "smoothgrad", total: n)
+                let h = try Visualize.smoothgrad(net, try picture(args, "x"), class: try classArgument(args, "class", net), samples: n,
+                                       noise: Float(try args.number("noise")), seed: UInt64(max(0, try args.int("seed"))), control: control)
+                bar.finish(status: h.cancelled ? "stopped" : "")
+                return .tensor(Variable(h.map))
+            },
+            Builtin("integrated_gradients", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
+                                 .optional("steps", .integer, default: .number(50)), .optional("method", .string, default: .string("gausslegendre"))],
+                    summary: "Integrated gradients (Sundararajan et al.): attributions that add up to the score's change from a black image.",
+                    help: "Signed, shaped like the image. method: \(IntegrationMethod.allCases.map(\.rawValue).joined(separator: ", ")) (Captum's default is gausslegendre).",
+                    example: "a = integrated_gradients(load(\"fashion\"), sample(\"bag\"), class=\"bag\", steps=20)\nshow(a)") { args, ctx in
+                let net = try args.network("net")
+                let wanted = try args.string("method").lowercased()
+                guard let method = IntegrationMethod.allCases.first(where: { $0.rawValue.lowercased() == wanted }) else {
+                    throw ScriptError("integrated_gradients: method is one of \(IntegrationMethod.allCases.map(\.rawValue).joined(separator: ", "))", argument: "method")
+                }
+                let r = try Visualize.integratedGradients(net, try picture(args, "x"), class: try classArgument(args, "class", net), steps: try args.int("steps"),
+                                                method: method, isCancelled: { ctx.cancellation.isCancelled })
+                return .tensor(Variable(r.attributions))
+            },
+            Builtin("occlusion", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
+                                 .optional("window", .integer, default: .number(6)), .optional("stride", .integer, default: .number(2))],
+                    summary: "Zeiler and Fergus's occlusion test: how much the class probability drops when a gray square hides each place.",
+                    example: "show(occlusion(load(\"fashion\"), sample(\"trouser\"), class=\"trouser\"))") { args, ctx in
+                let net = try args.network("net")
+                let (control, bar) = loop(ctx, "occlusion", total: 1)
+                let h = try Visualize.occlusion(net, try picture(args, "x"), class: try classArgument(args, "class", net), window: try args.int("window"),
+                                      stride: try args.int("stride"), control: control)
+                bar.finish()
+                return .tensor(Variable(h.map))
+            },
+            Builtin("dream", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("layer", .string),
+                                 .optional("steps", .integer, default: .number(30)), .optional("lr", .number, default: .number(0.02))],
+                    summary: "Deep dream: the image nudged to make a layer's activations stronger.",
+                    example: "show(dream(load(\"fashion\"), sample(\"bag\"), \"conv2\", steps=10))") { args, ctx in
+                let net = try args.network("net"), steps = try args.int("steps")
+                let (control, bar) = loop(ctx, "dream", total: steps)
+                let r = try Visualize.dream(net, try picture(args, "x"), layer: try args.string("layer"), steps: steps,
+                                  learningRate: Float(try args.number("lr")), control: control)
+                bar.finish(status: r.cancelled ? "stopped" : "")
+                return optimization(r, "dream")
+            },
+            Builtin("fool", category: .visualize,
+                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
+                                 .optional("steps", .integer, default: .number(100)), .optional("lr", .number, default: .number(0.01))],
+                    summary: "An image nudged by gradient steps until the network calls it `class` (Nguyen et al. 2015).",
+                    help: "Fields: image, label (what the network now says), probability, succeeded_at (the step, or none).",
+                    example: "f = fool(load(\"fashion\"), sample(\"sneaker\"), class=\"sandal\")\nf.label") { args, ctx in
+                let net = try args.network("net"), steps = try args.int("steps")
+                let (control, bar) = loop(ctx, "fool", total: steps)
+                let r = try Visualize.fool(net, try picture(args, "x"), class: try classArgument(args, "class", net), steps: steps,
+                                 learningRate: Float(try args.number("lr")), control: control)
+                bar.finish(status: r.cancelled ? "stopped" : "")
+                let names = net.spec?.classNames ?? []
+                return .record(Record(typeName: "fooled", fields: [
+                    ("image", .image(r.image)),
+                    ("label", .string(r.prediction < names.count ? names[r.prediction] : String(r.prediction))),
+                    ("probability", .number(Double(r.probability))),
+                    ("succeeded_at", r.succeededAt.map { .number(Double($0)) } ?? .none),
+                    ("history", .list(r.history.map { .number(Double($0)) })),
+                ]))
+            },
+            Builtin("top_patches", category: .visualize,
+                    parameters: [.required("net", .network), .required("layer", .string), .required("channel", .integer),
+                                 .required("images", .string, .list, .tensor), .optional("k", .integer, default: .number(9))],
+                    summary: "The k image regions that most excite a channel, beside their deconvnet projections (Zeiler and Fergus's figure).",
+                    help: "images: a folder of IDX files (its test split, streamed in batches), a list of images, or a batch tensor [N, C, H, W]. Each patch is the unit's receptive field.",
+                    example: "show(top_patches(load(\"fashion\"), \"conv2\", 5, \"/usr/share/datasets/fashion-mnist\"))", exampleUsesFiles: true) { args, ctx in
+                let net = try args.network("net")
+                let images: Tensor
+                switch args["images"] {
+                case .string(let folder): images = try dataset(folder, "test", limit: nil).images
+                case .list(let xs): images = try stackImages(try xs.map { try Conversions.tensor($0) })
+                default: images = try args.tensor("images").value
+                }
+                let (control, bar) = loop(ctx, "top_patches", total: images.shape.first ?? 0)
+                let r = try Visualize.topPatches(net, layer: try args.string("layer"), channel: try args.int("channel"), images: images,
+                                       k: try args.int("k"), control: control)
+                bar.finish()
+                return .record(Record(typeName: "top_patches", fields: [
+                    ("image", .image(try r.picture(scale: 4))),
+                    ("images", .list(r.patches.map { .number(Double($0.imageIndex)) })),
+                    ("activations", .list(r.patches.map { .number(Double($0.activation)) })),
+                ]))
+            },
+            Builtin("plot", category: .visualize,
+                    parameters: [.required("values", .list, .tensor), .optional("title", .string, .none, default: .none),
+                                 .optional("xlabel", .string, default: .string("step")), .optional("ylabel", .string, .none, default: .none)],
+                    summary: "A line chart of numbers as a picture: a loss curve, a score per step.",
+                    example: "show(plot([3, 2, 1.5, 1.2, 1.1], title=\"loss\"))") { args, _ in
+                .image(try Visualize.plot(try numbers(args["values"], "values"), title: args.isNone("title") ? nil : try args.string("title"),
+                                xLabel: try args.string("xlabel"), yLabel: args.isNone("ylabel") ? nil : try args.string("ylabel")))
+            },
+            Builtin("bars", category: .visualize,
+                    parameters: [.required("values", .list, .tensor), .optional("labels", .list, .none, default: .none), .optional("title", .string, .none, default: .none)],
+                    summary: "A bar chart as a picture, e.g. accuracy per class.",
+                    example: "e = evaluate(load(\"fashion\"), \"/usr/share/datasets/fashion-mnist\", limit=500)\nshow(bars(e.per_class, labels=load(\"fashion\").classes))", exampleUsesFiles: true) { args, _ in
+                var labels: [String]? = nil
+                if case .list(let xs) = args["labels"] { labels = xs.map(Display.plain) }
+                return .image(try Visualize.bars(try numbers(args["values"], "values"), labels: labels, title: args.isNone("title") ? nil : try args.string("title")))
+            },
+        ]
+    }
+
+    /// Images of one shape [C, H, W] as a batch [N, C, H, W].
+    static func stackImages(_ xs: [Tensor]) throws -> Tensor {
+        guard let first = xs.first else { throw ScriptError("top_patches: the list of images is empty", argument: "images") }
+        let shape = first.rank == 2 ? [1] + first.shape : first.shape
+        guard shape.count == 3, xs.allSatisfy({ $0.count == first.count }) else {
+            throw ScriptError("top_patches: the images must all have one shape [C, H, W]; the first is \(Display.shape(first.shape))", argument: "images")
+        }
+        return Tensor(shape: [xs.count] + shape, scalars: xs.flatMap(\.scalars))
+    }
+
+    static func projection(_ p: Projection) -> Value {
+        .record(Record(typeName: "projection", fields: [
+            ("image", .image(p.picture)), ("projection", .tensor(Variable(p.projection))),
+            ("channel", .number(Double(p.channel))), ("y", .number(Double(p.y))), ("x", .number(Double(p.x))),
+            ("activation", .number(Double(p.activation))),
+        ]))
+    }
+}
