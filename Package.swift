@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Shell", dependencies: ["Script", "Engine", "Imaging", "CReadline"], swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [
-            "Engine", "Imaging", "Models", "Shell",
+            "Engine", "Imaging", "Models", "Visualize", "Shell",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 

@@ -80,6 +80,8 @@ FLOPS = {
     "conv11s4.backward_input": conv_flops(**CONV11S4),
     "vgg16.forward": vgg16_forward_flops(),
     "vgg16.saliency": vgg16_saliency_flops(),
+    # One step of class model visualization: the saliency pass and an update of the image.
+    "vgg16.classviz_step": vgg16_saliency_flops(),
     # Forward, then backward to the input through every layer: twice the forward.
     "lenet.forward_backward": 2 * lenet_forward_flops(),
 }
@@ -155,6 +157,20 @@ def vgg16_saliency(torch):
     return input_gradient_of_top_logit(torch, vgg16(torch), (1, 3, 224, 224))
 
 
+def vgg16_classviz_step(torch):
+    """One step of argmax_I S_c(I) - l2 |I|^2 by gradient ascent, from a zero image."""
+    model = vgg16(torch)
+    x = torch.zeros(1, 3, 224, 224)
+
+    def run():
+        xg = x.clone().requires_grad_(True)
+        objective = model(xg)[0, 0] - 0.01 * (xg * xg).sum()
+        objective.backward()
+        with torch.no_grad():
+            x.add_(xg.grad, alpha=1.0)
+    return run
+
+
 def lenet_forward_backward(torch):
     nn = torch.nn
     model = frozen(torch, nn.Sequential(
@@ -176,6 +192,7 @@ WORKLOADS = {
     "conv11s4.backward_input": lambda t: conv_backward(t, **C11, to="input"),
     "vgg16.forward": vgg16_forward,
     "vgg16.saliency": vgg16_saliency,
+    "vgg16.classviz_step": vgg16_classviz_step,
     "lenet.forward_backward": lenet_forward_backward,
 }
 assert WORKLOADS.keys() == FLOPS.keys()

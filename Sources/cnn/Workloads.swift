@@ -1,5 +1,6 @@
 import CBLAS
 import Engine
+import Visualize
 
 /// One thing `cnn bench` times.
 struct Workload {
@@ -49,3 +50,10 @@ let workloads: [Workload] = [
     },
 ]
 + EngineBenchmarks.all.map { Workload(name: $0.name, flops: $0.flops, setup: $0.prepare) }
++ [
+    // One step of class model visualization on VGG16: the saliency pass plus the image update.
+    Workload(name: "vgg16.classviz_step", flops: 2 * ((try? EngineBenchmarks.vgg16Flops()) ?? 0)) {
+        let net = try Network.vgg16()
+        return { _ = try classModel(net, class: 0, steps: 1, learningRate: 1, l2: 0.01) }
+    },
+]
