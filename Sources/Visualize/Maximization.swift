@@ -68,7 +68,7 @@ public func classModel(_ network: Network, class target: Int, steps: Int = 200, 
                        control: LoopControl = LoopControl()) throws -> OptimizationResult {
     let input = NetworkInput(network)
     let x0 = try start.map { try input.batch($0) } ?? Tensor(zeros: input.inputShape())
-    try input.checkClass(target, classes: try input.scores(x0).shape[1])
+    try input.checkClass(target, classes: try input.scoreCount(for: x0))
     return try ascend(input, from: x0, steps: steps, learningRate: learningRate, l2: l2, regularizers: regularizers,
                       control: control) { x, cancelled in
         let (scores, g) = try input.backward(x, from: input.scoreLayer, isCancelled: cancelled) { try input.classSeed(target, $0) }

@@ -163,6 +163,15 @@ struct NetworkInput {
         return try out.reshaped([batch.shape[0], -1])
     }
 
+    /// How many scores the network gives for a batch shaped like `batch`, from its layer shapes
+    /// (no forward pass).
+    func scoreCount(for batch: Tensor) throws -> Int {
+        guard let shape = try network.shapes(for: batch.shape)[scoreLayer], let n = shape.first, n > 0 else {
+            return try scores(batch).shape[1]
+        }
+        return shape.reduce(1, *) / n
+    }
+
     /// Checks that `c` names one of `classes` scores.
     func checkClass(_ c: Int, classes: Int) throws {
         guard c >= 0 && c < classes else {
