@@ -11,6 +11,6 @@ struct CNN: ParsableCommand {
             commandName: "cnn",
             abstract: "cnnlab: convolutional networks you can take apart.",
             version: "cnn \(version)\nblas: \(BLASKernel.summary)",
-            subcommands: [Bench.self, TrainDefaultModel.self])
+            subcommands: [Bench.self, Fetch.self, TrainDefaultModel.self])
     }
 }
