@@ -125,33 +125,77 @@ enum ConvKernels {
         return y
     }
 
-    /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops.
+    /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops
+    /// over a zero-padded copy of each input plane, so that no tap needs a bounds check. With
+    /// stride 1 each tap sweeps the padded plane in one run: output row oh is computed at the
+    /// padded width ("wide" rows, whose extra columns are dropped), which keeps the inner loop
+    /// long and vectorized even on 7x7 planes.
     static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
-        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width, KA = g.kernelArea
-        Parallel.forEach(pr.n * pr.k, inline: pr.flops < 2e6) { u in
-            let ni = u / pr.k, ko = u % pr.k, ci = ko / pr.kg
-            let plane = x + (ni * pr.c + ci) * H * W
-            let out = y + (ni * pr.k + ko) * OH * OW
-            let wk = w + ko * KA
-            for oh in 0..<OH {
-                let orow = out + oh * OW
-                for ki in 0..<g.kernelHeight {
-                    let ih = oh * g.strideH - g.padTop + ki * g.dilationH
-                    if ih < 0 || ih >= H { continue }
-                    let irow = plane + ih * W
-                    for kj in 0..<g.kernelWidth {
-                        let wv = wk[ki * g.kernelWidth + kj]
-                        let (lo, hi) = g.validColumns(kj)
-                        let src = irow + kj * g.dilationW - g.padLeft
-                        if g.strideW == 1 {
-                            for ow in lo..<hi { orow[ow] += wv * src[ow] }
-                        } else {
-                            for ow in lo..<hi { orow[ow] += wv * src[ow * g.strideW] }
+        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width
+        let KH = g.kernelHeight, KW = g.kernelWidth
+        let PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
+        guard OH > 0, OW > 0 else { return }
+        let unitStride = g.strideH == 1 && g.strideW == 1
+        // wide[oh·PW + ow] for ow < OW of every row; the last row needs only OW entries, which
+        // keeps every tap's reads inside the padded plane.
+        let wideCount = unitStride ? (OH - 1) * PW + OW : 0
+        let planes = pr.n * pr.k
+        let (chunk, units) = planeChunks(planes)
+        Parallel.forEach(units, inline: pr.flops < 2e6) { u in
+            Workspace.shared.withBuffer(PH * PW + wideCount) { padded in
+                let wide = padded + PH * PW
+                for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
+                    let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
+                    padPlane(x + (ni * pr.c + ci) * H * W, into: padded, g)
+                    let out = y + plane * OH * OW
+                    let wk = w + ko * KH * KW
+                    if unitStride {
+                        wide.initialize(repeating: 0, count: wideCount)
+                        for ki in 0..<KH {
+                            for kj in 0..<KW {
+                                let wv = wk[ki * KW + kj]
+                                let src = padded + ki * g.dilationH * PW + kj * g.dilationW
+                                for i in 0..<wideCount { wide[i] += wv * src[i] }
+                            }
+                        }
+                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * PW, count: OW) }
+                    } else {
+                        for oh in 0..<OH {
+                            let orow = out + oh * OW
+                            for ki in 0..<KH {
+                                let irow = padded + (oh * g.strideH + ki * g.dilationH) * PW
+                                for kj in 0..<KW {
+                                    let wv = wk[ki * KW + kj]
+                                    let src = irow + kj * g.dilationW
+                                    for ow in 0..<OW { orow[ow] += wv * src[ow * g.strideW] }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Planes per unit of parallel work, and how many units: a few units per thread, so that
+    /// thousands of small planes do not each cost a thread hop.
+    static func planeChunks(_ planes: Int) -> (chunk: Int, units: Int) {
+        let chunk = max(1, planes / (4 * Parallel.threads))
+        return (chunk, (planes + chunk - 1) / chunk)
+    }
+
+    /// Copies an H x W plane into the middle of a zeroed (H + top + bottom) x (W + left + right) one.
+    @inline(__always)
+    static func padPlane(_ source: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let H = g.height, W = g.width, PW = W + g.padLeft + g.padRight
+        padded.initialize(repeating: 0, count: g.padTop * PW)
+        for h in 0..<H {
+            let row = padded + (g.padTop + h) * PW
+            row.initialize(repeating: 0, count: g.padLeft)
+            (row + g.padLeft).update(from: source + h * W, count: W)
+            (row + g.padLeft + W).initialize(repeating: 0, count: g.padRight)
+        }
+        (padded + (g.padTop + H) * PW).initialize(repeating: 0, count: g.padBottom * PW)
     }
 
     // MARK: backward to the input
