@@ -125,31 +125,36 @@ enum ConvKernels {
         return y
     }
 
-    /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops
-    /// over a zero-padded copy of each input plane, so that no tap needs a bounds check. With
-    /// stride 1 each tap sweeps the padded plane in one run: output row oh is computed at the
+    /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops.
+    /// With stride 1 each plane is copied into a zero-padded buffer, so that no tap needs a bounds
+    /// check, and each tap sweeps the padded plane in one run: output row oh is computed at the
     /// padded width ("wide" rows, whose extra columns are dropped), which keeps the inner loop
-    /// long and vectorized even on 7x7 planes.
+    /// long and vectorized even on 7x7 planes. A larger stride has fewer outputs than inputs,
+    /// and there the copy would cost more than the bounds checks it saves: each output row
+    /// takes its valid taps directly from the input.
     static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
         let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width
         let KH = g.kernelHeight, KW = g.kernelWidth
         let PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
         guard OH > 0, OW > 0 else { return }
         let unitStride = g.strideH == 1 && g.strideW == 1
+        let sh = g.strideH, sw = g.strideW
+        let columns = (0..<KW).map { g.validColumns($0) }
         // wide[oh·PW + ow] for ow < OW of every row; the last row needs only OW entries, which
         // keeps every tap's reads inside the padded plane.
         let wideCount = unitStride ? (OH - 1) * PW + OW : 0
         let planes = pr.n * pr.k
         let (chunk, units) = planeChunks(planes)
         Parallel.forEach(units, inline: pr.flops < 2e6) { u in
-            Workspace.shared.withBuffer(PH * PW + wideCount) { padded in
+            Workspace.shared.withBuffer(unitStride ? PH * PW + wideCount : 0) { padded in
                 let wide = padded + PH * PW
                 for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
                     let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
-                    padPlane(x + (ni * pr.c + ci) * H * W, into: padded, g)
+                    let input = x + (ni * pr.c + ci) * H * W
                     let out = y + plane * OH * OW
                     let wk = w + ko * KH * KW
                     if unitStride {
+                        padPlane(input, into: padded, g)
                         wide.initialize(repeating: 0, count: wideCount)
                         for ki in 0..<KH {
                             for kj in 0..<KW {
@@ -163,11 +168,14 @@ enum ConvKernels {
                         for oh in 0..<OH {
                             let orow = out + oh * OW
                             for ki in 0..<KH {
-                                let irow = padded + (oh * g.strideH + ki * g.dilationH) * PW
+                                let ih = oh * sh - g.padTop + ki * g.dilationH
+                                if ih < 0 || ih >= H { continue }
+                                let irow = input + ih * W
                                 for kj in 0..<KW {
                                     let wv = wk[ki * KW + kj]
-                                    let src = irow + kj * g.dilationW
-                                    for ow in 0..<OW { orow[ow] += wv * src[ow * g.strideW] }
+                                    let (lo, hi) = columns[kj]
+                                    let src = irow + kj * g.dilationW - g.padLeft
+                                    for ow in lo..<hi { orow[ow] += wv * src[ow * sw] }
                                 }
                             }
                         }
