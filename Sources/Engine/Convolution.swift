@@ -253,10 +253,11 @@ enum ConvKernels {
     }
 
     /// For a stride-1 convolution whose padding does not exceed the kernel's reach, the problem
-    /// that computes its input gradient as a forward convolution of dy.
+    /// that computes its input gradient as a forward convolution of dy. A depthwise convolution
+    /// with one filter per channel stays depthwise, and takes the depthwise forward path.
     static func transposedProblem(_ pr: ConvProblem, weightShape: [Int]) -> ([Int], ConvProblem)? {
         let g = pr.g
-        guard g.strideH == 1, g.strideW == 1, !pr.isDepthwise, !pr.isPointwise else { return nil }
+        guard g.strideH == 1, g.strideW == 1, !pr.isDepthwise || pr.kg == 1, !pr.isPointwise else { return nil }
         let reachH = g.dilationH * (g.kernelHeight - 1), reachW = g.dilationW * (g.kernelWidth - 1)
         let pads = (reachH - g.padTop, reachW - g.padLeft, reachH - g.padBottom, reachW - g.padRight)
         guard pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else { return nil }

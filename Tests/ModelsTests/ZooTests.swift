@@ -102,6 +102,38 @@ final class ZooTests: XCTestCase {
         XCTAssertEqual(y.scalars, [5, 7, 13, 15])
     }
 
+    /// The depthwise convolutions that EfficientNet is made of, forward and backward to the
+    /// input, against the explicit Toeplitz matrix T of each: y = T · x and dx = Tᵀ · dy, on
+    /// random shapes with strides 1 and 2, asymmetric padding, dilation and channel multipliers.
+    func testDepthwiseConvolutionsAreTheirToeplitzMatrices() throws {
+        var g = SeededGenerator(seed: 7)
+        func draw(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(g.next() % UInt64(range.count)) }
+        for trial in 0..<80 {
+            let channels = draw(1...4), multiplier = draw(1...2), kernel = draw(1...5), stride = draw(1...2), dilation = draw(1...2)
+            let reach = dilation * (kernel - 1)
+            let pads = (0..<4).map { _ in draw(0...reach) }
+            let height = reach + draw(1...9), width = reach + draw(1...9)
+            let options = ConvOptions(stride: (stride, stride), padding: (pads[0], pads[1], pads[2], pads[3]),
+                                      dilation: (dilation, dilation), groups: channels)
+            let x = Variable(Tensor.randn([1, channels, height, width], seed: UInt64(trial)), requiresGrad: true)
+            let w = Variable(Tensor.randn([channels * multiplier, 1, kernel, kernel], seed: UInt64(1000 + trial)))
+            let y = try conv2d(x, w, nil, options)
+            let t = try Tensor.toeplitz(w.value, inputShape: [channels, height, width], options)
+            let rows = t.shape[0], columns = t.shape[1]
+            XCTAssertEqual(rows, y.value.count, "trial \(trial)")
+            let dy = Tensor.randn(y.shape, seed: UInt64(2000 + trial))
+            let dx = try gradients(of: y, withRespectTo: [x], seed: dy)[0]
+            for i in 0..<rows {
+                let expected = (0..<columns).reduce(Float(0)) { $0 + t.scalars[i * columns + $1] * x.value.scalars[$1] }
+                XCTAssertEqual(y.value.scalars[i], expected, accuracy: 1e-4, "trial \(trial): y[\(i)] (\(options))")
+            }
+            for j in 0..<columns {
+                let expected = (0..<rows).reduce(Float(0)) { $0 + t.scalars[$1 * columns + j] * dy.scalars[$1] }
+                XCTAssertEqual(dx.scalars[j], expected, accuracy: 1e-4, "trial \(trial): dx[\(j)] (\(options))")
+            }
+        }
+    }
+
     func testLayoutsHaveTheReferenceParameterCounts() throws {
         let counts = try reference("variant_parameter_counts").scalars.map(Int.init)
         let tensors = try reference("variant_tensor_counts").scalars.map(Int.init)
