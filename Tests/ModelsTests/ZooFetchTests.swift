@@ -129,6 +129,21 @@ extension ZooTests {
         XCTAssertEqual(contents(of: root), ["sample"])
     }
 
+    func testUnwritableDestinationIsReported() throws {
+        let root = try temporaryFolder(for: self)
+        // A folder (not empty) where a.bin belongs: it cannot be replaced by a file.
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("sample/a.bin/inside"), withIntermediateDirectories: true)
+        let wheel = sampleWheel()
+        let fetcher = Fetcher(cache: FetchCache(folder: root)) { _, folder in
+            try wheel.write(to: folder.appendingPathComponent("sample_package-1.2-py3-none-any.whl"))
+        }
+        guard case .damaged = fetcher.state(of: samplePackage.files[0], in: samplePackage) else {
+            return XCTFail("a folder in the file's place is not seen as damaged")
+        }
+        assertFetchError(try fetcher.fetch(samplePackage), mentions: ["cannot write", "sample/a.bin"])
+        XCTAssertTrue(contents(of: root).allSatisfy { !$0.contains(".fetch-") && !$0.hasSuffix(".partial") }, "\(contents(of: root))")
+    }
+
     // MARK: - pip
 
     /// A stand-in `python3` that records its arguments and acts as `pip download` would:
