@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian.
@@ -30,8 +31,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Image codecs, transforms and rendering of tensors as pictures.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CImageCodecs"], swiftSettings: optimize),
-        // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts.
-        .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+        // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts; the model zoo
+        // and its fetched weights (SHA-256 from swift-crypto).
+        .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                                               .product(name: "Crypto", package: "swift-crypto")],
                 resources: [.copy("Resources")],
                 swiftSettings: optimize),
         // Looking inside trained networks: filters, activations, receptive fields, saliency,

@@ -68,6 +68,30 @@ def lenet_forward_flops():
     return conv_flops(1, 1, 8, 5, 5, 24, 24) + conv_flops(1, 8, 16, 5, 5, 8, 8) + matmul_flops(1, 10, 256)
 
 
+# EfficientNet-Lite0 as efficientnet-lite-pytorch builds it: stages of MBConv blocks
+# (repeats, kernel, stride, expand ratio, input and output channels), TensorFlow "SAME" padding.
+EFFNET_LITE0_STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+                       (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+
+
+def effnet_lite0_forward_flops(size=224):
+    """Convolutions (depthwise ones count C/groups = 1 input channel) and the linear layer;
+    batch norms, ReLU6, skips and pooling are not counted. SAME padding: a stride-s layer
+    leaves ceil(size / s) positions."""
+    hw = -(-size // 2)
+    flops = conv_flops(1, 3, 32, 3, 3, hw, hw)
+    for repeats, k, stride, expand, cin, cout in EFFNET_LITE0_STAGES:
+        for r in range(repeats):
+            c = cin if r == 0 else cout
+            hidden = c * expand
+            if expand != 1:
+                flops += conv_flops(1, c, hidden, 1, 1, hw, hw)
+            hw = -(-hw // (stride if r == 0 else 1))
+            flops += conv_flops(1, hidden, hidden, k, k, hw, hw, groups=hidden)
+            flops += conv_flops(1, hidden, cout, 1, 1, hw, hw)
+    return flops + conv_flops(1, 320, 1280, 1, 1, hw, hw) + matmul_flops(1, 1000, 1280)
+
+
 CONV3X3 = dict(n=1, c=128, k=256, kh=3, kw=3, oh=56, ow=56)
 CONV11S4 = dict(n=1, c=3, k=96, kh=11, kw=11, oh=conv_out(224, 11, 4, 2), ow=conv_out(224, 11, 4, 2))
 
@@ -82,6 +106,9 @@ FLOPS = {
     "vgg16.saliency": vgg16_saliency_flops(),
     # One step of class model visualization: the saliency pass and an update of the image.
     "vgg16.classviz_step": vgg16_saliency_flops(),
+    "effnet.forward": effnet_lite0_forward_flops(),
+    # Forward, then backward to the input (the stem's input gradient included): twice the forward.
+    "effnet.classviz_step": 2 * effnet_lite0_forward_flops(),
     # Forward, then backward to the input through every layer: twice the forward.
     "lenet.forward_backward": 2 * lenet_forward_flops(),
 }
@@ -171,6 +198,25 @@ def vgg16_classviz_step(torch):
     return run
 
 
+def effnet(torch):
+    """The reference package's EfficientNet-Lite0 (efficientnet-lite-pytorch, random weights)."""
+    from efficientnet_lite_pytorch import EfficientNet
+    return frozen(torch, EfficientNet.from_name("efficientnet-lite0"))
+
+
+def effnet_forward(torch):
+    model, x = effnet(torch), torch.randn(1, 3, 224, 224)
+
+    def run():
+        with torch.inference_mode():
+            model(x)
+    return run
+
+
+def effnet_classviz_step(torch):
+    return input_gradient_of_top_logit(torch, effnet(torch), (1, 3, 224, 224))
+
+
 def lenet_forward_backward(torch):
     nn = torch.nn
     model = frozen(torch, nn.Sequential(
@@ -193,6 +239,8 @@ WORKLOADS = {
     "vgg16.forward": vgg16_forward,
     "vgg16.saliency": vgg16_saliency,
     "vgg16.classviz_step": vgg16_classviz_step,
+    "effnet.forward": effnet_forward,
+    "effnet.classviz_step": effnet_classviz_step,
     "lenet.forward_backward": lenet_forward_backward,
 }
 assert WORKLOADS.keys() == FLOPS.keys()

@@ -109,8 +109,12 @@ public enum EngineBenchmarks {
     }
 
     public static func vgg16Flops() throws -> Double {
-        let net = try Network.vgg16()
-        let shapes = try net.shapes(for: [1, 3, 224, 224])
+        try forwardFlops(try Network.vgg16(), input: [1, 3, 224, 224])
+    }
+
+    /// 2 × the multiply-adds of the network's convolutions and linear layers on one input.
+    public static func forwardFlops(_ net: Network, input: [Int]) throws -> Double {
+        let shapes = try net.shapes(for: input)
         var total = 0.0
         for node in net.nodes {
             total += 2 * Double(node.layer.multiplyAdds(node.inputs.map { shapes[$0]! }, output: shapes[node.name]!))
@@ -122,6 +126,7 @@ public enum EngineBenchmarks {
         let conv3 = ([1, 128, 56, 56], [256, 128, 3, 3], ConvOptions(padding: 1))
         let conv11 = ([1, 3, 224, 224], [96, 3, 11, 11], ConvOptions(stride: 4, padding: 2))
         let vggFlops = (try? vgg16Flops()) ?? 0
+        let effnetFlops = (try? forwardFlops(try Network.efficientNetLite(), input: [1, 3, 224, 224])) ?? 0
         // A saliency map is the forward pass plus the input gradient of every layer: as many
         // multiply-adds again as the forward pass.
         return [
@@ -144,6 +149,18 @@ public enum EngineBenchmarks {
                         return try slice(out, [.at(0), .at(top)])
                     }
                 }
+            },
+            // EfficientNet-Lite0 with random weights: the time does not depend on the values.
+            Workload(name: "effnet.forward", flops: effnetFlops) {
+                let net = try Network.efficientNetLite()
+                let x = Tensor.randn([1, 3, 224, 224], seed: 7)
+                return { _ = try net(x) }
+            },
+            // One step of a class visualisation: the gradient of one logit (the largest) to the input.
+            Workload(name: "effnet.classviz_step", flops: 2 * effnetFlops) {
+                let net = try Network.efficientNetLite()
+                let x = Tensor.randn([1, 3, 224, 224], seed: 7)
+                return { _ = try net.gradients(at: x) { out in try slice(out, [.at(0), .at(out.value.argmax())]) } }
             },
             Workload(name: "lenet.forward_backward", flops: nil) {
                 let net = try Network.lenet()

@@ -126,32 +126,84 @@ enum ConvKernels {
     }
 
     /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops.
+    /// With stride 1 each plane is copied into a zero-padded buffer, so that no tap needs a bounds
+    /// check, and each tap sweeps the padded plane in one run: output row oh is computed at the
+    /// padded width ("wide" rows, whose extra columns are dropped), which keeps the inner loop
+    /// long and vectorized even on 7x7 planes. A larger stride has fewer outputs than inputs,
+    /// and there the copy would cost more than the bounds checks it saves: each output row
+    /// takes its valid taps directly from the input.
     static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
-        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width, KA = g.kernelArea
-        Parallel.forEach(pr.n * pr.k, inline: pr.flops < 2e6) { u in
-            let ni = u / pr.k, ko = u % pr.k, ci = ko / pr.kg
-            let plane = x + (ni * pr.c + ci) * H * W
-            let out = y + (ni * pr.k + ko) * OH * OW
-            let wk = w + ko * KA
-            for oh in 0..<OH {
-                let orow = out + oh * OW
-                for ki in 0..<g.kernelHeight {
-                    let ih = oh * g.strideH - g.padTop + ki * g.dilationH
-                    if ih < 0 || ih >= H { continue }
-                    let irow = plane + ih * W
-                    for kj in 0..<g.kernelWidth {
-                        let wv = wk[ki * g.kernelWidth + kj]
-                        let (lo, hi) = g.validColumns(kj)
-                        let src = irow + kj * g.dilationW - g.padLeft
-                        if g.strideW == 1 {
-                            for ow in lo..<hi { orow[ow] += wv * src[ow] }
-                        } else {
-                            for ow in lo..<hi { orow[ow] += wv * src[ow * g.strideW] }
+        let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width
+        let KH = g.kernelHeight, KW = g.kernelWidth
+        let PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
+        guard OH > 0, OW > 0 else { return }
+        let unitStride = g.strideH == 1 && g.strideW == 1
+        let sh = g.strideH, sw = g.strideW
+        let columns = (0..<KW).map { g.validColumns($0) }
+        // wide[oh·PW + ow] for ow < OW of every row; the last row needs only OW entries, which
+        // keeps every tap's reads inside the padded plane.
+        let wideCount = unitStride ? (OH - 1) * PW + OW : 0
+        let planes = pr.n * pr.k
+        let (chunk, units) = planeChunks(planes)
+        Parallel.forEach(units, inline: pr.flops < 2e6) { u in
+            Workspace.shared.withBuffer(unitStride ? PH * PW + wideCount : 0) { padded in
+                let wide = padded + PH * PW
+                for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
+                    let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
+                    let input = x + (ni * pr.c + ci) * H * W
+                    let out = y + plane * OH * OW
+                    let wk = w + ko * KH * KW
+                    if unitStride {
+                        padPlane(input, into: padded, g)
+                        wide.initialize(repeating: 0, count: wideCount)
+                        for ki in 0..<KH {
+                            for kj in 0..<KW {
+                                let wv = wk[ki * KW + kj]
+                                let src = padded + ki * g.dilationH * PW + kj * g.dilationW
+                                for i in 0..<wideCount { wide[i] += wv * src[i] }
+                            }
+                        }
+                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * PW, count: OW) }
+                    } else {
+                        for oh in 0..<OH {
+                            let orow = out + oh * OW
+                            for ki in 0..<KH {
+                                let ih = oh * sh - g.padTop + ki * g.dilationH
+                                if ih < 0 || ih >= H { continue }
+                                let irow = input + ih * W
+                                for kj in 0..<KW {
+                                    let wv = wk[ki * KW + kj]
+                                    let (lo, hi) = columns[kj]
+                                    let src = irow + kj * g.dilationW - g.padLeft
+                                    for ow in lo..<hi { orow[ow] += wv * src[ow * sw] }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Planes per unit of parallel work, and how many units: a few units per thread, so that
+    /// thousands of small planes do not each cost a thread hop.
+    static func planeChunks(_ planes: Int) -> (chunk: Int, units: Int) {
+        let chunk = max(1, planes / (4 * Parallel.threads))
+        return (chunk, (planes + chunk - 1) / chunk)
+    }
+
+    /// Copies an H x W plane into the middle of a zeroed (H + top + bottom) x (W + left + right) one.
+    @inline(__always)
+    static func padPlane(_ source: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let H = g.height, W = g.width, PW = W + g.padLeft + g.padRight
+        padded.initialize(repeating: 0, count: g.padTop * PW)
+        for h in 0..<H {
+            let row = padded + (g.padTop + h) * PW
+            row.initialize(repeating: 0, count: g.padLeft)
+            (row + g.padLeft).update(from: source + h * W, count: W)
+            (row + g.padLeft + W).initialize(repeating: 0, count: g.padRight)
+        }
+        (padded + (g.padTop + H) * PW).initialize(repeating: 0, count: g.padBottom * PW)
     }
 
     // MARK: backward to the input
@@ -201,10 +253,11 @@ enum ConvKernels {
     }
 
     /// For a stride-1 convolution whose padding does not exceed the kernel's reach, the problem
-    /// that computes its input gradient as a forward convolution of dy.
+    /// that computes its input gradient as a forward convolution of dy. A depthwise convolution
+    /// with one filter per channel stays depthwise, and takes the depthwise forward path.
     static func transposedProblem(_ pr: ConvProblem, weightShape: [Int]) -> ([Int], ConvProblem)? {
         let g = pr.g
-        guard g.strideH == 1, g.strideW == 1, !pr.isDepthwise, !pr.isPointwise else { return nil }
+        guard g.strideH == 1, g.strideW == 1, !pr.isDepthwise || pr.kg == 1, !pr.isPointwise else { return nil }
         let reachH = g.dilationH * (g.kernelHeight - 1), reachW = g.dilationW * (g.kernelWidth - 1)
         let pads = (reachH - g.padTop, reachW - g.padLeft, reachH - g.padBottom, reachW - g.padRight)
         guard pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else { return nil }

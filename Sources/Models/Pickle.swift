@@ -101,8 +101,15 @@ struct Unpickler {
     static let deepestNesting = 100
 
     func load(_ bytes: UnsafeRawBufferPointer) throws -> PickleValue {
-        var machine = Machine(reader: ByteReader(bytes), unpickler: self)
-        return try machine.run()
+        try load(bytes, from: 0).value
+    }
+
+    /// Reads the pickle that starts at `offset`; returns its value and the offset just past its
+    /// STOP opcode, where the next pickle or data may follow (PyTorch's legacy format).
+    func load(_ bytes: UnsafeRawBufferPointer, from offset: Int) throws -> (value: PickleValue, end: Int) {
+        var machine = Machine(reader: ByteReader(bytes, position: offset), unpickler: self)
+        let value = try machine.run()
+        return (value, machine.reader.position)
     }
 }
 

@@ -15,7 +15,8 @@ public enum PyTorch {
     public static func readStateDict(at url: URL) throws -> [String: Tensor] {
         try withFile(url) {
             try readFileBytes(url).withUnsafeBytes { bytes in
-                let top = try loadPickle(bytes)
+                // A bare pickle first is the format of torch.save before PyTorch 1.6.
+                let top = bytes.first == 0x80 ? try LegacyPyTorch.loadPickle(bytes) : try loadPickle(bytes)
                 return try stateDict(in: top)
             }
         }
@@ -23,7 +24,7 @@ public enum PyTorch {
 }
 
 /// The globals a state dict may name, and what each stands for.
-private let storageTypes: [String: ElementType] = [
+let storageTypes: [String: ElementType] = [
     "FloatStorage": .float32, "HalfStorage": .float16, "BFloat16Storage": .bfloat16, "DoubleStorage": .float64,
     "LongStorage": .int64, "IntStorage": .int32, "ShortStorage": .int16, "CharStorage": .int8,
     "ByteStorage": .uint8, "BoolStorage": .bool, "UntypedStorage": .uint8,
@@ -38,7 +39,7 @@ private let callables: Set<String> = [
     "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
 ]
 
-private func findGlobal(_ module: String, _ name: String) throws -> PickleValue {
+func findGlobal(_ module: String, _ name: String) throws -> PickleValue {
     let full = "\(module).\(name)"
     if callables.contains(full) { return .global(full) }
     if module == "torch", storageTypes[name] != nil || dtypes[name] != nil { return .global(full) }
@@ -75,8 +76,18 @@ private func loadPickle(_ bytes: UnsafeRawBufferPointer) throws -> PickleValue {
         }
         bigEndian = text == "big"
     }
-    var storages = StorageCache(zip: zip, prefix: prefix, bigEndian: bigEndian,
-                                budget: max(4 * bytes.count, 1 << 26))
+    var storages = StorageCache(budget: max(4 * bytes.count, 1 << 26)) { storage in
+        guard let entry = zip.entry(named: "\(prefix)data/\(storage.key)") else {
+            throw FormatProblem("storage '\(storage.key)' is missing from the archive")
+        }
+        let needed = try checkedMultiply(storage.count, storage.type.byteCount, "storage '\(storage.key)'")
+        guard entry.uncompressedSize >= needed else {
+            throw FormatProblem("storage '\(storage.key)' holds \(entry.uncompressedSize) bytes, but \(storage.count) elements of \(storage.type) need \(needed)")
+        }
+        return try zip.withContents(of: entry) {
+            decodeScalars(UnsafeRawBufferPointer(rebasing: $0.prefix(needed)), as: storage.type, bigEndian: bigEndian)
+        }
+    }
     let unpickler = Unpickler(
         findGlobal: findGlobal,
         call: { callable, arguments in try storages.call(callable, arguments) },
@@ -98,14 +109,18 @@ private func persistentLoad(_ id: PickleValue) throws -> PickleValue {
 }
 
 /// Decodes each storage once, and rebuilds tensors from views of them.
-private struct StorageCache {
-    let zip: ZipReader
-    let prefix: String
-    let bigEndian: Bool
+struct StorageCache {
     /// Bytes of tensors still allowed: shared or expanded storages could otherwise make a small
     /// file claim terabytes of views.
     var budget: Int
+    /// A storage's scalars, from wherever the file keeps them (a zip entry, a stretch of bytes).
+    let read: (PickleStorage) throws -> [Float]
     var decoded: [String: [Float]] = [:]
+
+    init(budget: Int, read: @escaping (PickleStorage) throws -> [Float]) {
+        self.budget = budget
+        self.read = read
+    }
 
     mutating func call(_ callable: PickleValue, _ arguments: [PickleValue]) throws -> PickleValue {
         guard case .global(let name) = callable else { throw FormatProblem("calls \(callable.kind)") }
@@ -157,16 +172,7 @@ private struct StorageCache {
     private mutating func storageScalars(_ storage: PickleStorage) throws -> [Float] {
         let cacheKey = "\(storage.key) \(storage.type)"
         if let cached = decoded[cacheKey] { return cached }
-        guard let entry = zip.entry(named: "\(prefix)data/\(storage.key)") else {
-            throw FormatProblem("storage '\(storage.key)' is missing from the archive")
-        }
-        let needed = try checkedMultiply(storage.count, storage.type.byteCount, "storage '\(storage.key)'")
-        guard entry.uncompressedSize >= needed else {
-            throw FormatProblem("storage '\(storage.key)' holds \(entry.uncompressedSize) bytes, but \(storage.count) elements of \(storage.type) need \(needed)")
-        }
-        let scalars = try zip.withContents(of: entry) {
-            decodeScalars(UnsafeRawBufferPointer(rebasing: $0.prefix(needed)), as: storage.type, bigEndian: bigEndian)
-        }
+        let scalars = try read(storage)
         decoded[cacheKey] = scalars
         return scalars
     }
@@ -174,7 +180,7 @@ private struct StorageCache {
 
 /// The tensors of a state dict: the top-level dict's tensors, or those of its
 /// "state_dict", "model_state_dict" or "model" entry when the top level holds none.
-private func stateDict(in top: PickleValue) throws -> [String: Tensor] {
+func stateDict(in top: PickleValue) throws -> [String: Tensor] {
     guard case .dict(let dict) = top else {
         throw FormatProblem("holds \(top.kind), not a state dict", expected: "a dict of tensors")
     }
