@@ -57,7 +57,15 @@ public func tanh(_ x: Variable) -> Variable {
 
 /// y = min(max(x, low), high) (ReLU6 is clip(x, 0, 6)); the gradient passes where low < x < high.
 public func clip(_ x: Variable, min low: Float, max high: Float) -> Variable {
-    unary(x, { Swift.min(Swift.max($0, low), high) }, { x, _ in x > low && x < high ? 1 : 0 })
+    let y = x.value.map { Swift.min(Swift.max($0, low), high) }
+    return Variable.result(y, [x]) { dy in
+        [Tensor(shape: dy.shape) { dx in
+            x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in
+                // Loaded unconditionally so the mask compiles to a blend (ReLU6 sits in hot paths).
+                for i in 0..<dx.count { let g = d[i], v = xs[i]; dx[i] = v > low && v < high ? g : 0 }
+            }}
+        }]
+    }
 }
 
 /// The sizes around an axis: outer x axis x inner.

@@ -104,16 +104,18 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, running
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
     let output = Variable.result(y, inputs) { dy in
-        // Per channel: Σ dy and Σ dy·x̂.
+        // Per channel: Σ dy and Σ dy·x̂, needed by the parameters' gradients and by training's dx;
+        // an input gradient at inference needs neither.
         var sumDy = [Float](repeating: 0, count: c), sumDyXhat = [Float](repeating: 0, count: c)
-        dy.withUnsafeBufferPointer { d in x.value.withUnsafeBufferPointer { xs in
+        let needSums = training || weight?.requiresGrad == true || bias?.requiresGrad == true
+        if needSums { dy.withUnsafeBufferPointer { d in x.value.withUnsafeBufferPointer { xs in
             for b in 0..<n { for ch in 0..<c {
                 let base = (b * c + ch) * inner
                 var s: Float = 0, sx: Float = 0
                 for i in 0..<inner { s += d[base + i]; sx += d[base + i] * (xs[base + i] - mean[ch]) * invStd[ch] }
                 sumDy[ch] += s; sumDyXhat[ch] += sx
             }}
-        }}
+        }}}
         var dx: Tensor? = nil
         if x.requiresGrad {
             dx = Tensor(shape: x.shape) { out in
@@ -136,8 +138,8 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, running
             }
         }
         var grads: [Tensor?] = [dx]
-        if weight != nil { grads.append(Tensor(shape: [c], scalars: sumDyXhat)) }
-        if bias != nil { grads.append(Tensor(shape: [c], scalars: sumDy)) }
+        if let weight { grads.append(weight.requiresGrad ? Tensor(shape: [c], scalars: sumDyXhat) : nil) }
+        if let bias { grads.append(bias.requiresGrad ? Tensor(shape: [c], scalars: sumDy) : nil) }
         return grads
     }
     return BatchNormResult(output: output, runningMean: newMean, runningVar: newVar)
