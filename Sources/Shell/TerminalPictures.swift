@@ -37,11 +37,13 @@ public struct TerminalPictures {
     public let mode: PictureProtocol
     /// The terminal's width in columns (and in pixels, when it says).
     var columns: Int
+    var rows: Int
     var pixelWidth: Int
 
-    public init(mode: PictureProtocol, columns: Int = 80, pixelWidth: Int = 0) {
+    public init(mode: PictureProtocol, columns: Int = 80, rows: Int = 0, pixelWidth: Int = 0) {
         self.mode = mode
         self.columns = max(8, columns)
+        self.rows = rows
         self.pixelWidth = pixelWidth
     }
 
@@ -49,7 +51,7 @@ public struct TerminalPictures {
     public static func forTerminal(descriptor: Int32) -> TerminalPictures {
         let size = TerminalSize.of(descriptor: descriptor)
         return TerminalPictures(mode: .detect(isTerminal: isatty(descriptor) != 0),
-                                columns: size?.columns ?? 80, pixelWidth: size?.pixelWidth ?? 0)
+                                columns: size?.columns ?? 80, rows: size?.rows ?? 0, pixelWidth: size?.pixelWidth ?? 0)
     }
 
     /// The text that draws `image` ([1, H, W] or [3, H, W], values in [0, 1]), ending with a
@@ -135,10 +137,15 @@ public struct TerminalPictures {
 
     // MARK: half blocks
 
-    /// How many character cells wide a picture of `width` pixels is drawn: small pictures
-    /// twice their size (a 28-pixel digit becomes 56 columns), never wider than the terminal.
-    func blockColumns(forWidth width: Int) -> Int {
-        let wanted = width <= 48 ? width * 2 : width
+    /// How many character cells wide a picture of `width` x `height` pixels is drawn: small
+    /// pictures twice their size (a 28-pixel digit becomes 56 columns), never wider than the
+    /// terminal, and, where the terminal says how tall it is, never taller than most of it.
+    func blockColumns(forWidth width: Int, height: Int) -> Int {
+        var wanted = width <= 48 ? width * 2 : width
+        if rows > 4 {
+            let tallest = (rows - 3) * 2  // pixel rows that fit, two a line
+            if height * wanted > tallest * width { wanted = tallest * width / max(1, height) }
+        }
         return max(1, min(wanted, columns - 1))
     }
 
@@ -147,7 +154,7 @@ public struct TerminalPictures {
     /// is about square.
     func halfBlocks(_ rgb: Tensor) throws -> String {
         let height = rgb.shape[1], width = rgb.shape[2]
-        let targetWidth = blockColumns(forWidth: width)
+        let targetWidth = blockColumns(forWidth: width, height: height)
         var targetHeight = max(1, Int((Double(height) * Double(targetWidth) / Double(width)).rounded()))
         if targetHeight % 2 == 1 { targetHeight += 1 }
         let sized: Tensor

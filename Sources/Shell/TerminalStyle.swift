@@ -44,7 +44,8 @@ public struct TerminalStyle {
                 l = paint(d.kind.rawValue, "1;" + kindColor) + ": " + paint(String(l.dropFirst(d.kind.rawValue.count + 2)), TerminalStyle.bold)
             } else if let bar = l.firstIndex(of: "|"), l[l.index(after: bar)...].trimmingCharacters(in: .whitespaces).allSatisfy({ $0 == "^" }),
                       l[l.index(after: bar)...].contains("^") {
-                l = String(l[...bar]) + paint(String(l[l.index(after: bar)...]), kindColor)
+                let caret = l[bar...].firstIndex(of: "^") ?? l.endIndex
+                l = String(l[..<caret]) + paint(String(l[caret...]), kindColor)
             } else if l.hasPrefix("  called from ") {
                 l = paint(l, TerminalStyle.dim)
             }
