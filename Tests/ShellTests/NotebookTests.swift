@@ -190,7 +190,11 @@ final class NotebookWriterTests: XCTestCase {
         let folder = try Support.temporaryFolder("markdown")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let path = folder + "/demo.md"
+        try FileManager.default.createDirectory(atPath: folder + "/demo_files", withIntermediateDirectories: true)
+        for stale in ["cell9-9.png", "notes.txt"] { _ = FileManager.default.createFile(atPath: folder + "/demo_files/" + stale, contents: Data()) }
         try NotebookWriter.write(result, format: .markdown, to: path)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/demo_files/cell9-9.png"), "a stale picture is removed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/demo_files/notes.txt"), "other files stay")
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertTrue(text.hasPrefix("# A small notebook\n"))
         XCTAssertTrue(text.contains("```cnn\nx = tensor([[1, 2], [3, 4]])"))

@@ -241,7 +241,8 @@ public final class Kernel {
         let silent = m.content["silent"] as? Bool ?? false
         let storeHistory = !silent && (m.content["store_history"] as? Bool ?? true)
         publishStatus("busy", parent: m.header)
-        if !silent { executionCount += 1 }
+        // As IPython counts: only executions kept in the history take a number of their own.
+        if storeHistory { executionCount += 1 }
         if storeHistory { history.append((executionCount, code)) }
         if !silent { publish("execute_input", ["code": code, "execution_count": executionCount], parent: m.header) }
         busy = true

@@ -15,7 +15,12 @@ public enum NotebookWriter {
             let folderName = ((path as NSString).lastPathComponent as NSString).deletingPathExtension + "_files"
             let folder = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(folderName)
             let (text, files) = markdown(result, filesFolder: folderName)
-            try? FileManager.default.removeItem(atPath: folder)
+            // Pictures of an earlier run that this one no longer has would linger: remove them
+            // (only the cellN-K.png files this writer makes; anything else in the folder stays).
+            for old in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            where old.range(of: "^cell[0-9]+-[0-9]+\\.png$", options: .regularExpression) != nil {
+                try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(old))
+            }
             if !files.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             for (name, bytes) in files {
                 try writeAtomically(Data(bytes), to: (folder as NSString).appendingPathComponent(name))
