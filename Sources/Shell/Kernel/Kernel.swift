@@ -79,7 +79,7 @@ public final class Kernel {
             if ready[3] { while (try? stdin.receive()) != nil {} }
             serveQueue()
             // Jupyter kills its kernels, but a kernel whose parent died unexpectedly ends itself.
-            if parentProcess != 1, getppid() == 1 { log("the process that started the kernel is gone; stopping"); running = false }
+            if parentProcess != 1, getppid() != parentProcess { log("the process that started the kernel is gone; stopping"); running = false }
         }
         for socket in [shell, control, stdin, iopub, heartbeat] { socket.close() }
         context.terminate()
@@ -254,6 +254,9 @@ public final class Kernel {
 
     private func finish(_ r: ExecutionResult) {
         busy = false
+        // An interrupt that came while the execution was ending is for nothing now; the next
+        // execution starts clear. (Only this thread sets the flag, and only while busy.)
+        cancellation.reset()
         let socket = shellOfRunning ?? shell
         var content: [String: Any] = ["execution_count": r.executionCount]
         if let e = r.error {
