@@ -119,6 +119,21 @@ final class NotebookRunTests: XCTestCase {
         XCTAssertNil(stopped.cells[1].executionCount, "an interrupt stops even with errors allowed")
     }
 
+    func testProgressIsObservedButNotKept() {
+        let runner = NotebookRunner()
+        var started: [String] = [], updates = 0, finished = 0
+        runner.onCellStart = { cell, index, count in started.append("\(index)/\(count) \(cell.title)") }
+        runner.onProgress = { p in updates += 1; if p.finished { finished += 1 } }
+        let text = "# %% check\nok = gradcheck(conv2d, randn(40, 40, seed=1), randn(3, 3, seed=2))\n# %%\n# nothing\n# %% last\nok\n"
+        let r = runner.run(Notebook.percentFormat(text, name: "p.cnn"))
+        XCTAssertEqual(started, ["1/2 check", "2/2 last"])
+        XCTAssertGreaterThan(updates, 2)
+        XCTAssertEqual(finished, 1)
+        for cell in r.cells {
+            for o in cell.outputs { if case .data(let d, _) = o { XCTAssertFalse(d.text.contains("gradcheck ["), "no progress bar in outputs") } }
+        }
+    }
+
     func testEmptyCellsDoNotRun() {
         let r = runNotebook("# %%\n# only a comment\n\n# %%\n1\n")
         XCTAssertEqual(r.cells.map(\.executionCount), [nil, 1])

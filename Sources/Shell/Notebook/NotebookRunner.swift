@@ -31,6 +31,10 @@ public final class NotebookRunner {
     public let cancellation = CancellationFlag()
     public var allowErrors: Bool
     public var options = Interpreter.Options()
+    /// Told when a code cell starts (its number and the number of code cells) and of each
+    /// progress update, for a status line on a terminal; the notebook itself keeps neither.
+    public var onCellStart: ((_ cell: Notebook.Cell, _ index: Int, _ count: Int) -> Void)?
+    public var onProgress: ((ProgressUpdate) -> Void)?
 
     public init(allowErrors: Bool = false) {
         self.allowErrors = allowErrors
@@ -38,7 +42,9 @@ public final class NotebookRunner {
 
     public func run(_ notebook: Notebook) -> NotebookResult {
         let collector = OutputCollector()
-        let interpreter = Interpreter(sink: collector, options: options, cancellation: cancellation)
+        let sink = ProgressTee(collector) { [weak self] in self?.onProgress?($0) }
+        let interpreter = Interpreter(sink: sink, options: options, cancellation: cancellation)
+        let codeCells = notebook.cells.filter { $0.kind == .code && NotebookRunner.hasCode($0.text) }.count
         interpreter.define("args", .list([]))
         var result = NotebookResult(notebook: notebook, cells: [])
         var count = 0
@@ -48,6 +54,7 @@ public final class NotebookRunner {
             if cell.kind == .code, let source = cell.source, !stopped, NotebookRunner.hasCode(cell.text) {
                 count += 1
                 run.executionCount = count
+                onCellStart?(cell, count, codeCells)
                 let outcome = withLargeStack { interpreter.run(source) }
                 run.outputs = collector.take()
                 switch outcome {
@@ -72,6 +79,20 @@ public final class NotebookRunner {
             let t = line.trimmingCharacters(in: .whitespaces)
             return !t.isEmpty && !t.hasPrefix("#")
         }
+    }
+}
+
+/// Passes every event to a sink, and progress also to an observer.
+private final class ProgressTee: EventSink {
+    let sink: EventSink
+    let observe: (ProgressUpdate) -> Void
+    init(_ sink: EventSink, observe: @escaping (ProgressUpdate) -> Void) {
+        self.sink = sink
+        self.observe = observe
+    }
+    func emit(_ event: Event) {
+        if case .progress(let p) = event { observe(p) }
+        sink.emit(event)
     }
 }
 
@@ -108,9 +129,25 @@ public func runNotebookCommand(path: String, output: String?, allowErrors: Bool)
     }
 
     let runner = NotebookRunner(allowErrors: allowErrors)
+    if isatty(2) != 0 {
+        // On a terminal, one status line: the cell running and its progress bar.
+        var line = ""
+        var lastDraw = Date.distantPast
+        runner.onCellStart = { cell, index, count in
+            line = "[\(index)/\(count)]" + (cell.title.isEmpty ? "" : " \(cell.title)")
+            errors.write("\r\u{1B}[2K" + line)
+        }
+        runner.onProgress = { p in
+            let now = Date()
+            guard p.finished || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+            lastDraw = now
+            errors.write("\r\u{1B}[2K" + line + (p.finished ? "" : "  " + EventPrinter.bar(p)))
+        }
+    }
     let interrupts = InterruptHandler.install(runner.cancellation)
     let result = runner.run(notebook)
     interrupts.uninstall()
+    if isatty(2) != 0 { errors.write("\r\u{1B}[2K") }
 
     let style = TerminalStyle.detect(descriptor: 2)
     for failure in result.failures {
