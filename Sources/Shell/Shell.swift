@@ -156,11 +156,24 @@ final class InteractiveShell {
         return Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
     }
 
+    /// Completions for the line before the cursor, read after the lines of an unfinished
+    /// entry (so a call written over several lines still offers its keyword arguments), with
+    /// positions in this line.
+    private func completeLine(_ text: [Unicode.Scalar]) -> CompletionResult {
+        let before = pending.isEmpty ? 0 : pending.unicodeScalars.count + 1
+        let whole = (pending.isEmpty ? "" : pending + "\n") + String(String.UnicodeScalarView(text))
+        var result = session.completer.complete(whole)
+        guard result.start >= before else { return CompletionResult(start: text.count, end: text.count, matches: []) }
+        result.start -= before
+        result.end -= before
+        return result
+    }
+
     /// Characters at which readline is to start the word: the one just before the start the
     /// completer chose, and none of those in the word itself (a file name may hold a '.' or a '-').
     func wordBreakCharacters() -> UnsafeMutablePointer<CChar>? {
         let text = textBeforeCursor()
-        let result = session.completer.complete(String(String.UnicodeScalarView(text)))
+        let result = completeLine(text)
         lastCompletion = (text, result)
         var breaks = Set(" \t\n\"'`@$><=;|&{(}[]),+-*/%^!:.#~\\?".unicodeScalars)
         for c in text[min(result.start, text.count)..<text.count] { breaks.remove(c) }
@@ -178,7 +191,7 @@ final class InteractiveShell {
         let text = textBeforeCursor()
         let result: CompletionResult
         if let last = lastCompletion, last.text == text { result = last.result }
-        else { result = session.completer.complete(String(String.UnicodeScalarView(text))) }
+        else { result = completeLine(text) }
         guard !result.matches.isEmpty else { return nil }
         // The completer's start, in bytes; if readline chose another, shift the matches to fit.
         let mine = String(String.UnicodeScalarView(text[0..<min(result.start, text.count)])).utf8.count

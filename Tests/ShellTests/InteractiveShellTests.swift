@@ -98,9 +98,18 @@ final class InteractiveShellTests: XCTestCase {
         try type("1)")
         waitFor("the convolution") { $0.contains("[[1, 2],\n [3, 4]]") }
 
+        // A call continued on a second line still offers its keyword arguments.
+        try type("conv2d(tensor([[1, 2], [3, 4]]),")
+        waitFor("the continuation prompt") { self.lastLine($0) == "...>" }
+        try type("tensor([[2]]), pa", enter: false)
+        try keys("Tab")
+        waitFor("pad=") { self.lastLine($0) == "...> tensor([[2]]), pad=" }
+        try type("0)")
+        waitFor("the continued convolution") { $0.contains("[[2, 4],\n [6, 8]]") }
+
         // Ctrl-C during a long loop comes back to the prompt with the variables intact.
         try type("x = 5")
-        let before = prompts(waitFor("x set") { self.prompts($0) >= 6 && self.lastLine($0) == "cnn>" })
+        let before = prompts(waitFor("x set") { $0.contains("cnn> x = 5\n") && self.lastLine($0) == "cnn>" })
         try type("for i in 0..100000000 { }")
         Thread.sleep(forTimeInterval: 1)
         XCTAssertEqual(prompts(screen()), before, "the loop is still running")
