@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
@@ -23,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CGzip", path: "Sources/CGzip", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline", providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CSixel", path: "Sources/CSixel", providers: [.apt(["libsixel-dev"])]),
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimize),
@@ -42,8 +45,13 @@ let package = Package(
         .target(name: "Visualize", dependencies: ["Engine", "Imaging"], swiftSettings: optimize),
         // The language: lexer, parser, interpreter, values and the registry of builtins.
         .target(name: "Script", dependencies: ["Engine", "Imaging", "Models", "Visualize"], swiftSettings: optimize),
-        // Front ends: `cnn run` and the readline shell; they decide where the interpreter's events go.
-        .target(name: "Shell", dependencies: ["Script", "Engine", "Imaging", "CReadline"], swiftSettings: optimize),
+        // Front ends: `cnn run`, the readline shell, notebooks and the Jupyter kernel; they decide
+        // where the interpreter's events go.
+        .target(name: "Shell", dependencies: [
+            "Script", "Engine", "Imaging", "CReadline", "CZMQ", "CSixel",
+            .product(name: "Ink", package: "Ink"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: optimize),
         // The command line: argument parsing only.
         .executableTarget(name: "cnn", dependencies: [
             "Engine", "Imaging", "Models", "Visualize", "Shell",
@@ -54,7 +62,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"], exclude: ["Golden", "TOUR.md"]),
-        .testTarget(name: "ShellTests", dependencies: ["Shell", "Script"]),
+        .testTarget(name: "ShellTests", dependencies: ["Shell", "Script", "Engine"], exclude: ["kernel_client.py"]),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "Models", "Imaging"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

@@ -49,6 +49,11 @@ public final class EventPrinter: EventSink {
     var saveImage: (ImageOutput) throws -> String
     /// Set when a picture could not be written, so the run can end with an error status.
     public private(set) var failedWrites = 0
+    /// How an error is written: plain, or in colour on a terminal.
+    var renderDiagnostic: (Diagnostic) -> String = { $0.rendered() }
+    /// Draws a picture in the terminal before its path is printed (the shell does); nil
+    /// writes only the path.
+    var drawPicture: ((ImageOutput) throws -> String?)? = nil
     private var barVisible = false
     private var lastDraw = Date.distantPast
 
@@ -67,9 +72,13 @@ public final class EventPrinter: EventSink {
         switch event {
         case .text(let t): clearBar(); output.write(t)
         case .value(let v): clearBar(); output.write(v.text + "\n")
-        case .error(let d): clearBar(); errors.write(d.rendered())
+        case .error(let d): clearBar(); errors.write(renderDiagnostic(d))
         case .image(let image):
             clearBar()
+            if let drawPicture {
+                do { if let picture = try drawPicture(image) { output.write(picture) } }
+                catch { errors.write("error: could not draw the picture in the terminal: \(error)\n") }
+            }
             do {
                 let path = try saveImage(image)
                 output.write("image \(image.width)x\(image.height): \(path)\n")

@@ -11,7 +11,7 @@ struct CNN: ParsableCommand {
             commandName: "cnn",
             abstract: "cnnlab: convolutional networks you can take apart.",
             version: "cnn \(version)\nblas: \(BLASKernel.summary)",
-            subcommands: [Run.self, Interactive.self, Bench.self, Fetch.self, TrainDefaultModel.self],
+            subcommands: [Run.self, Interactive.self, NotebookCommand.self, KernelCommand.self, Bench.self, Fetch.self, TrainDefaultModel.self],
             defaultSubcommand: Interactive.self)
     }
 }

@@ -1,0 +1,2 @@
+// ZeroMQ, for the Jupyter kernel's sockets.
+#include <zmq.h>
