@@ -1,0 +1,415 @@
+import Foundation
+
+/// Winograd's minimal filtering F(2x2, 3x3) for 3x3 convolutions with stride 1 and dilation 1
+/// (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+///
+/// The output is cut into 2x2 tiles; tile t of output channel k reads a 4x4 input tile d of
+/// each channel c (neighbouring tiles overlap by two rows or columns), and
+///
+///     Y[k, t] = Aᵀ [ Σ_c U[k, c] ⊙ V[c, t] ] A,    U[k, c] = G g[k, c] Gᵀ,    V[c, t] = Bᵀ d[c, t] B
+///
+/// with ⊙ the elementwise product of 4x4 matrices and
+///
+///     Bᵀ = | 1  0 -1  0 |      G = | 1    0    0   |      Aᵀ = | 1  1  1  0 |
+///          | 0  1  1  0 |          | 1/2  1/2  1/2 |           | 0  1 -1 -1 |
+///          | 0 -1  1  0 |          | 1/2 -1/2  1/2 |
+///          | 0  1  0 -1 |          | 0    0    1   |
+///
+/// The sum over channels, taken separately at each of the 16 positions ξ of the 4x4 transformed
+/// tile, is a matrix product: M_ξ [K x tiles] = U_ξ [K x C] · V_ξ [C x tiles], 16 sgemm calls.
+/// A 2x2 output tile then costs 16 multiplications per channel pair instead of 36 (2.25x fewer);
+/// the transforms are additions only (and halvings, for G), so float32 loses almost nothing.
+///
+/// Tiles of all images are numbered together (image, tile row, tile column) and processed in
+/// blocks, so that a block's transformed input V and products M stay in cache between the
+/// transform, the 16 products and the output transform. U is laid out [K][16][C], V [C][16][T]
+/// and M [K][16][T] for a block of T tiles: U_ξ, V_ξ and M_ξ are matrices with a row stride of
+/// 16 rows, and each transform writes or reads the 16 values of one channel close together.
+enum Winograd {
+    /// CNN_WINOGRAD=0 turns the path off (to compare against im2col); read once.
+    static let enabled: Bool = ProcessInfo.processInfo.environment["CNN_WINOGRAD"] != "0"
+
+    /// Input and output channels below this keep the im2col path: with few channels the 16
+    /// products are too thin for sgemm to run at speed, and the transforms dominate.
+    static let minimumChannels = 32
+
+    /// Whether `ConvKernels.forward` takes this path for `pr`.
+    static func applies(to pr: ConvProblem) -> Bool {
+        enabled && isWinogradShape(pr) && pr.c >= minimumChannels && pr.k >= minimumChannels
+    }
+
+    /// 3x3 kernel, stride 1, dilation 1, one group: the convolutions F(2x2, 3x3) computes.
+    static func isWinogradShape(_ pr: ConvProblem) -> Bool {
+        let g = pr.g
+        return pr.groups == 1 && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideH == 1 && g.strideW == 1 &&
+            g.dilationH == 1 && g.dilationW == 1
+    }
+
+    /// How many convolutions have run on this path (the tests check that the forward pass takes it).
+    static var runs: Int { counter.withLock { $0 } }
+    private static let counter = LockedCounter()
+
+    // MARK: the convolution
+
+    /// y = conv2d(x, w) + b for a shape `isWinogradShape` accepts. Shapes: x [N, C, H, W],
+    /// w [K, C, 3, 3], b [K], y [N, K, OH, OW]. `blockTiles` overrides the block size (for tests).
+    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, blockTiles: Int? = nil) -> Tensor {
+        precondition(isWinogradShape(pr))
+        counter.withLock { $0 += 1 }
+        let p = Plan(pr, blockTiles: blockTiles)
+        return Tensor(shape: pr.outputShape, unsafeUninitialized: { yb in
+            x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in
+                let bias = b?.scalars
+                bias.withUnsafeOptionalPointer { bp in
+                    Workspace.shared.withBuffer(16 * pr.k * pr.c) { u in
+                        transformFilters(wb.baseAddress!, p, into: u)
+                        run(xb.baseAddress!, u, bp, yb.baseAddress!, p)
+                    }
+                }
+            }}
+        })
+    }
+
+    /// The sizes of one problem's tiling.
+    struct Plan {
+        let n: Int, c: Int, k: Int
+        let height: Int, width: Int, outHeight: Int, outWidth: Int
+        let padTop: Int, padLeft: Int
+        let tileRows: Int, tileColumns: Int, tilesPerImage: Int, tiles: Int
+        /// Tiles per block: V (16 x C x T) and M (16 x K x T) together about 4 MB, so they stay in
+        /// the last-level cache between the steps, but at least 128 tiles, so that each sgemm's
+        /// cost of packing U_ξ is spread over enough work.
+        let blockTiles: Int
+        let inline: Bool
+
+        init(_ pr: ConvProblem, blockTiles requested: Int? = nil) {
+            n = pr.n; c = pr.c; k = pr.k
+            height = pr.g.height; width = pr.g.width; outHeight = pr.g.outHeight; outWidth = pr.g.outWidth
+            padTop = pr.g.padTop; padLeft = pr.g.padLeft
+            tileRows = (outHeight + 1) / 2; tileColumns = (outWidth + 1) / 2
+            tilesPerImage = tileRows * tileColumns; tiles = n * tilesPerImage
+            let fitting = Winograd.blockBudget / (16 * (c + k)) / 8 * 8
+            blockTiles = max(1, min(tiles, requested ?? max(128, fitting)))
+            inline = 2 * Double(tiles) * 16 * Double(c * k) < 2e6
+        }
+    }
+
+    /// Floats of V and M per block (4 MB).
+    static let blockBudget = 1 << 20
+
+    /// With a block for every thread, the threads take whole blocks (each one transforms, multiplies
+    /// and transforms back on its own core). With fewer tiles (small images, late layers), one block
+    /// at a time of up to twice the usual size, each step split across the threads: the 16 products
+    /// go to different threads, so that U, large in those layers, is read once.
+    static func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                    _ y: UnsafeMutablePointer<Float>, _ p: Plan) {
+        let threads = Parallel.threads
+        if p.tiles >= threads * p.blockTiles {
+            // Blocks in a multiple of the threads, so none waits long for the last one.
+            var blocks = (p.tiles + p.blockTiles - 1) / p.blockTiles
+            blocks = (blocks + threads - 1) / threads * threads
+            let size = (p.tiles + blocks - 1) / blocks
+            blocks = (p.tiles + size - 1) / size
+            Parallel.forEach(blocks, inline: p.inline) { i in
+                let t0 = i * size, t1 = min(p.tiles, t0 + size), count = t1 - t0
+                Workspace.shared.withBuffer(16 * (p.c + p.k) * count) { scratch in
+                    let v = scratch, m = scratch + 16 * p.c * count
+                    transformInput(x, p, tiles: t0, t1, channels: 0, p.c, into: v)
+                    for xi in 0..<16 { multiply(xi, u, v, m, p, count) }
+                    transformOutput(m, bias, p, tiles: t0, t1, channels: 0, p.k, into: y)
+                }
+            }
+        } else {
+            let blocks = (p.tiles + 2 * p.blockTiles - 1) / (2 * p.blockTiles)
+            let size = (p.tiles + blocks - 1) / blocks
+            let parts = p.inline ? 1 : threads
+            for t0 in stride(from: 0, to: p.tiles, by: size) {
+                let t1 = min(p.tiles, t0 + size), count = t1 - t0
+                Workspace.shared.withBuffer(16 * (p.c + p.k) * count) { scratch in
+                    let v = scratch, m = scratch + 16 * p.c * count
+                    Parallel.forEach(parts, inline: p.inline) { i in
+                        let (c0, c1) = share(i, of: parts, p.c)
+                        transformInput(x, p, tiles: t0, t1, channels: c0, c1, into: v)
+                    }
+                    Parallel.forEach(16, inline: p.inline) { xi in multiply(xi, u, v, m, p, count) }
+                    Parallel.forEach(parts, inline: p.inline) { i in
+                        let (k0, k1) = share(i, of: parts, p.k)
+                        transformOutput(m, bias, p, tiles: t0, t1, channels: k0, k1, into: y)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Part i of `parts` nearly equal parts of 0..<count.
+    static func share(_ i: Int, of parts: Int, _ count: Int) -> (Int, Int) {
+        (i * count / parts, (i + 1) * count / parts)
+    }
+
+    /// M_ξ [K x T] = U_ξ [K x C] · V_ξ [C x T]
+    @inline(__always)
+    static func multiply(_ xi: Int, _ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                         _ p: Plan, _ count: Int) {
+        BLAS.sgemm(m: p.k, n: count, k: p.c, a: u + xi * p.c, lda: 16 * p.c,
+                   b: v + xi * count, ldb: 16 * count, c: m + xi * count, ldc: 16 * count)
+    }
+
+    // MARK: the three transforms
+
+    /// U_ξ[k, c] = (G g[k, c] Gᵀ)_ξ, laid out [K][16][C] (so U_ξ is K x C with row stride 16·C).
+    /// G g takes rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of g; · Gᵀ does the same to
+    /// columns. Four input channels at a time, one per SIMD lane.
+    static func transformFilters(_ w: UnsafePointer<Float>, _ p: Plan, into u: UnsafeMutablePointer<Float>) {
+        let parts = p.inline ? 1 : Parallel.threads
+        Parallel.forEach(parts, inline: p.inline) { i in
+            let (k0, k1) = share(i, of: parts, p.k)
+            for k in k0..<k1 {
+                var c = 0
+                while c < p.c {
+                    let lanes = min(4, p.c - c)
+                    let src = w + (k * p.c + c) * 9
+                    // g[e] for the four channels c..<c + 4 (filter e'th weight, zero in missing lanes).
+                    @inline(__always) func g(_ e: Int) -> SIMD4<Float> {
+                        var v = SIMD4<Float>()
+                        if lanes == 4 {
+                            v = SIMD4(src[e], src[9 + e], src[18 + e], src[27 + e])
+                        } else {
+                            for l in 0..<lanes { v[l] = src[9 * l + e] }
+                        }
+                        return v
+                    }
+                    let out = u + k * 16 * p.c + c
+                    @inline(__always) func store(_ xi: Int, _ v: SIMD4<Float>) {
+                        if lanes == 4 {
+                            UnsafeMutableRawPointer(out + xi * p.c).storeBytes(of: v, as: SIMD4<Float>.self)
+                        } else {
+                            for l in 0..<lanes { out[xi * p.c + l] = v[l] }
+                        }
+                    }
+                    // Row i of (G g) Gᵀ from row i of G g, whose three columns are a, b, c.
+                    @inline(__always) func row(_ i: Int, _ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>) {
+                        store(4 * i, a)
+                        store(4 * i + 1, 0.5 * (a + b + c))
+                        store(4 * i + 2, 0.5 * (a - b + c))
+                        store(4 * i + 3, c)
+                    }
+                    // Column j of G g from column j of g: g0j, (g0j + g1j + g2j) / 2, (g0j - g1j + g2j) / 2, g2j.
+                    @inline(__always) func column(_ j: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+                        let g0 = g(j), g1 = g(3 + j), g2 = g(6 + j)
+                        return (g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
+                    }
+                    let a = column(0), b = column(1), cc = column(2)
+                    row(0, a.0, b.0, cc.0)
+                    row(1, a.1, b.1, cc.1)
+                    row(2, a.2, b.2, cc.2)
+                    row(3, a.3, b.3, cc.3)
+                    c += 4
+                }
+            }
+        }
+    }
+
+    /// V_ξ[c, t - t0] = (Bᵀ d B)_ξ for the input tiles t in [t0, t1) and channels [c0, c1), laid out
+    /// [16][C][t1 - t0]. Bᵀ d takes rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 of d; · B does the same to columns.
+    static func transformInput(_ x: UnsafePointer<Float>, _ p: Plan, tiles t0: Int, _ t1: Int,
+                               channels c0: Int, _ c1: Int, into v: UnsafeMutablePointer<Float>) {
+        let count = t1 - t0, plane = count
+        var t = t0
+        while t < t1 {
+            // A run of tiles a..<b along tile row `row` of image `img`.
+            let img = t / p.tilesPerImage, row = (t % p.tilesPerImage) / p.tileColumns
+            let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t)), run = b - a
+            // The four input rows under the run, zero-padded, copied to `rows` (stride `span`).
+            let span = 2 * run + 2
+            let top = 2 * row - p.padTop, left = 2 * a - p.padLeft
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * span) { buffer in
+                let rows = buffer.baseAddress!
+                for c in c0..<c1 {
+                    let channel = x + (img * p.c + c) * p.height * p.width
+                    for r in 0..<4 {
+                        copyPadded(channel, p, row: top + r, from: left, count: span, into: rows + r * span)
+                    }
+                    let out = v + c * 16 * count + (t - t0)
+                    var j = 0
+                    while j + 8 <= run {
+                        inputTiles(SIMD8<Float>.self, rows + 2 * j, span, out + j, plane)
+                        j += 8
+                    }
+                    while j < run {
+                        inputTiles(OneTile.self, rows + 2 * j, span, out + j, plane)
+                        j += 1
+                    }
+                }
+            }
+            t += run
+        }
+    }
+
+    /// dst[0..<count] = row `h` of `channel` from column `w0`, zero outside the image.
+    @inline(__always)
+    static func copyPadded(_ channel: UnsafePointer<Float>, _ p: Plan, row h: Int, from w0: Int, count: Int,
+                           into dst: UnsafeMutablePointer<Float>) {
+        guard h >= 0, h < p.height else {
+            dst.update(repeating: 0, count: count)
+            return
+        }
+        let lo = min(count, max(0, -w0)), hi = max(lo, min(count, p.width - w0))
+        for i in 0..<lo { dst[i] = 0 }
+        (dst + lo).update(from: channel + h * p.width + w0 + lo, count: hi - lo)
+        for i in hi..<count { dst[i] = 0 }
+    }
+
+    /// `Lanes.scalarCount` neighbouring input tiles at once, one per lane: tile j starts at
+    /// column 2j of `rows`, so its columns s = 0...3 are the columns 2j + s.
+    @inline(__always)
+    static func inputTiles<Lanes: TileLanes>(_: Lanes.Type, _ rows: UnsafePointer<Float>, _ span: Int,
+                                              _ out: UnsafeMutablePointer<Float>, _ plane: Int) {
+        // d B, row by row: the four columns of row r are d_r0 - d_r2, d_r1 + d_r2, d_r2 - d_r1, d_r1 - d_r3.
+        @inline(__always) func rowTimesB(_ r: Int) -> (Lanes, Lanes, Lanes, Lanes) {
+            let (d0, d1, d2, d3) = Lanes.columns(rows + r * span)
+            return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+        }
+        let h0 = rowTimesB(0), h1 = rowTimesB(1), h2 = rowTimesB(2), h3 = rowTimesB(3)
+        // Bᵀ (d B), column s: rows h0 - h2, h1 + h2, h2 - h1, h1 - h3 go to ξ = s, 4 + s, 8 + s, 12 + s.
+        @inline(__always) func column(_ s: Int, _ a: Lanes, _ b: Lanes, _ c: Lanes, _ d: Lanes) {
+            (a - c).store(to: out + s * plane)
+            (b + c).store(to: out + (4 + s) * plane)
+            (c - b).store(to: out + (8 + s) * plane)
+            (b - d).store(to: out + (12 + s) * plane)
+        }
+        column(0, h0.0, h1.0, h2.0, h3.0)
+        column(1, h0.1, h1.1, h2.1, h3.1)
+        column(2, h0.2, h1.2, h2.2, h3.2)
+        column(3, h0.3, h1.3, h2.3, h3.3)
+    }
+
+    /// y[k] = Aᵀ m A + b[k] for the tiles t in [t0, t1) and output channels [k0, k1), from M laid
+    /// out [16][K][t1 - t0]. Aᵀ m takes rows m0 + m1 + m2 and m1 - m2 - m3 of m; · A does the same
+    /// to columns. Tiles hanging over the bottom or right edge (odd output sizes) write only their inside.
+    static func transformOutput(_ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ p: Plan,
+                                tiles t0: Int, _ t1: Int, channels k0: Int, _ k1: Int, into y: UnsafeMutablePointer<Float>) {
+        let count = t1 - t0, plane = count
+        var t = t0
+        while t < t1 {
+            let img = t / p.tilesPerImage, row = (t % p.tilesPerImage) / p.tileColumns
+            let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t)), run = b - a
+            // The run's two output rows, before they are cut to the image and the bias is added.
+            let span = 2 * run
+            let oh = 2 * row, ow = 2 * a
+            let rowsInside = min(2, p.outHeight - oh), colsInside = min(span, p.outWidth - ow)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * span) { buffer in
+                let rows = buffer.baseAddress!
+                for k in k0..<k1 {
+                    let src = m + k * 16 * count + (t - t0)
+                    var j = 0
+                    while j + 8 <= run {
+                        outputTiles(SIMD8<Float>.self, src + j, plane, rows + 2 * j, span)
+                        j += 8
+                    }
+                    while j < run {
+                        outputTiles(OneTile.self, src + j, plane, rows + 2 * j, span)
+                        j += 1
+                    }
+                    let beta = bias?[k] ?? 0
+                    let channel = y + (img * p.k + k) * p.outHeight * p.outWidth
+                    for r in 0..<rowsInside {
+                        let dst = channel + (oh + r) * p.outWidth + ow, from = rows + r * span
+                        for i in 0..<colsInside { dst[i] = from[i] + beta }
+                    }
+                }
+            }
+            t += run
+        }
+    }
+
+    /// `Lanes.scalarCount` neighbouring output tiles at once, one per lane; each tile's 2x2 result
+    /// goes to columns 2j, 2j + 1 of the two rows.
+    @inline(__always)
+    static func outputTiles<Lanes: TileLanes>(_: Lanes.Type, _ m: UnsafePointer<Float>, _ plane: Int,
+                                               _ rows: UnsafeMutablePointer<Float>, _ span: Int) {
+        // Aᵀ m, column j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j.
+        @inline(__always) func column(_ j: Int) -> (Lanes, Lanes) {
+            let m0 = Lanes.load(m + j * plane), m1 = Lanes.load(m + (4 + j) * plane)
+            let m2 = Lanes.load(m + (8 + j) * plane), m3 = Lanes.load(m + (12 + j) * plane)
+            return (m0 + m1 + m2, m1 - m2 - m3)
+        }
+        let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3)
+        // (Aᵀ m) A, row by row.
+        Lanes.storeInterleaved(c0.0 + c1.0 + c2.0, c1.0 - c2.0 - c3.0, to: rows)
+        Lanes.storeInterleaved(c0.1 + c1.1 + c2.1, c1.1 - c2.1 - c3.1, to: rows + span)
+    }
+}
+
+/// The lanes the tile transforms run on: eight tiles side by side (SIMD8), or one (for the
+/// tiles left over at the end of a row).
+protocol TileLanes {
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    /// Columns 0...3 of each tile, tile j starting at `row[2j]`.
+    static func columns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self)
+    static func load(_ p: UnsafePointer<Float>) -> Self
+    func store(to p: UnsafeMutablePointer<Float>)
+    /// row[2j] = even[j], row[2j + 1] = odd[j]
+    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>)
+}
+
+extension SIMD8: TileLanes where Scalar == Float {
+    @inline(__always)
+    static func columns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
+        // 16 floats from column 0 hold columns 0 (even) and 1 (odd) of the eight tiles; from column 2, columns 2 and 3.
+        let q = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
+        let q2 = UnsafeRawPointer(row + 2).loadUnaligned(as: SIMD16<Float>.self)
+        return (q.evenHalf, q.oddHalf, q2.evenHalf, q2.oddHalf)
+    }
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    @inline(__always)
+    func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
+    @inline(__always)
+    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>) {
+        var v = SIMD16<Float>()
+        v.evenHalf = even
+        v.oddHalf = odd
+        UnsafeMutableRawPointer(row).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+}
+
+/// One tile: a float.
+struct OneTile: TileLanes {
+    var value: Float
+    @inline(__always) static func + (a: Self, b: Self) -> Self { OneTile(value: a.value + b.value) }
+    @inline(__always) static func - (a: Self, b: Self) -> Self { OneTile(value: a.value - b.value) }
+    @inline(__always)
+    static func columns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
+        (OneTile(value: row[0]), OneTile(value: row[1]), OneTile(value: row[2]), OneTile(value: row[3]))
+    }
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Self { OneTile(value: p[0]) }
+    @inline(__always) func store(to p: UnsafeMutablePointer<Float>) { p[0] = value }
+    @inline(__always)
+    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>) {
+        row[0] = even.value
+        row[1] = odd.value
+    }
+}
+
+/// A count behind a lock.
+final class LockedCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+
+    func withLock<R>(_ body: (inout Int) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// Calls `body` with a pointer to the array's scalars, or nil when there is no array.
+    func withUnsafeOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return body(nil)
+        }
+    }
+}
