@@ -82,6 +82,10 @@ enum Winograd {
         let blockTiles: Int
         let inline: Bool
 
+        /// Row stride of V_ξ and M_ξ for a block of `count` tiles: three spare slots, so that the
+        /// transforms can always work on four tiles at once.
+        func rowStride(_ count: Int) -> Int { count + 3 }
+
         init(_ pr: ConvProblem, blockTiles requested: Int? = nil) {
             n = pr.n; c = pr.c; k = pr.k
             height = pr.g.height; width = pr.g.width; outHeight = pr.g.outHeight; outWidth = pr.g.outWidth
@@ -112,8 +116,8 @@ enum Winograd {
             blocks = (p.tiles + size - 1) / size
             Parallel.forEach(blocks, inline: p.inline) { i in
                 let t0 = i * size, t1 = min(p.tiles, t0 + size), count = t1 - t0
-                Workspace.shared.withBuffer(16 * (p.c + p.k) * count) { scratch in
-                    let v = scratch, m = scratch + 16 * p.c * count
+                Workspace.shared.withBuffer(16 * (p.c + p.k) * p.rowStride(count)) { scratch in
+                    let v = scratch, m = scratch + 16 * p.c * p.rowStride(count)
                     transformInput(x, p, tiles: t0, t1, channels: 0, p.c, into: v)
                     for xi in 0..<16 { multiply(xi, u, v, m, p, count) }
                     transformOutput(m, bias, p, tiles: t0, t1, channels: 0, p.k, into: y)
@@ -125,8 +129,8 @@ enum Winograd {
             let parts = p.inline ? 1 : threads
             for t0 in stride(from: 0, to: p.tiles, by: size) {
                 let t1 = min(p.tiles, t0 + size), count = t1 - t0
-                Workspace.shared.withBuffer(16 * (p.c + p.k) * count) { scratch in
-                    let v = scratch, m = scratch + 16 * p.c * count
+                Workspace.shared.withBuffer(16 * (p.c + p.k) * p.rowStride(count)) { scratch in
+                    let v = scratch, m = scratch + 16 * p.c * p.rowStride(count)
                     Parallel.forEach(parts, inline: p.inline) { i in
                         let (c0, c1) = share(i, of: parts, p.c)
                         transformInput(x, p, tiles: t0, t1, channels: c0, c1, into: v)
@@ -150,8 +154,9 @@ enum Winograd {
     @inline(__always)
     static func multiply(_ xi: Int, _ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                          _ p: Plan, _ count: Int) {
+        let stride = p.rowStride(count)
         BLAS.sgemm(m: p.k, n: count, k: p.c, a: u + xi * p.c, lda: 16 * p.c,
-                   b: v + xi * count, ldb: 16 * count, c: m + xi * count, ldc: 16 * count)
+                   b: v + xi * stride, ldb: 16 * stride, c: m + xi * stride, ldc: 16 * stride)
     }
 
     // MARK: the three transforms
@@ -210,38 +215,33 @@ enum Winograd {
     }
 
     /// V_ξ[c, t - t0] = (Bᵀ d B)_ξ for the input tiles t in [t0, t1) and channels [c0, c1), laid out
-    /// [16][C][t1 - t0]. Bᵀ d takes rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 of d; · B does the same to columns.
+    /// [C][16][stride] (stride ≥ t1 - t0 + 3, see `Plan.rowStride`). Bᵀ d takes rows d0 - d2, d1 + d2,
+    /// d2 - d1, d1 - d3 of d; · B does the same to columns. Four tiles at a time, one per SIMD lane;
+    /// the last group of a run may compute up to three tiles too many, into slots that the next run
+    /// (or nothing) uses.
     static func transformInput(_ x: UnsafePointer<Float>, _ p: Plan, tiles t0: Int, _ t1: Int,
                                channels c0: Int, _ c1: Int, into v: UnsafeMutablePointer<Float>) {
-        let count = t1 - t0, plane = count
+        let stride = p.rowStride(t1 - t0)
         var t = t0
         while t < t1 {
-            // A run of tiles a..<b along tile row `row` of image `img`.
+            // A run of tiles a..<b along tile row `row` of image `img`, in groups of four.
             let img = t / p.tilesPerImage, row = (t % p.tilesPerImage) / p.tileColumns
-            let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t)), run = b - a
-            // The four input rows under the run, zero-padded, copied to `rows` (stride `span`).
-            let span = 2 * run + 2
+            let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t)), groups = (b - a + 3) / 4
+            // The four input rows under the run, zero-padded, copied to `rows` (`span` floats each).
+            let span = 8 * groups + 2
             let top = 2 * row - p.padTop, left = 2 * a - p.padLeft
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * span) { buffer in
-                let rows = buffer.baseAddress!
+                let rows = UnsafePointer(buffer.baseAddress!)
                 for c in c0..<c1 {
                     let channel = x + (img * p.c + c) * p.height * p.width
                     for r in 0..<4 {
-                        copyPadded(channel, p, row: top + r, from: left, count: span, into: rows + r * span)
+                        copyPadded(channel, p, row: top + r, from: left, count: span, into: buffer.baseAddress! + r * span)
                     }
-                    let out = v + c * 16 * count + (t - t0)
-                    var j = 0
-                    while j + 8 <= run {
-                        inputTiles(SIMD8<Float>.self, rows + 2 * j, span, out + j, plane)
-                        j += 8
-                    }
-                    while j < run {
-                        inputTiles(OneTile.self, rows + 2 * j, span, out + j, plane)
-                        j += 1
-                    }
+                    let out = v + c * 16 * stride + (t - t0)
+                    for g in 0..<groups { inputTiles(rows + 8 * g, span, out + 4 * g, stride) }
                 }
             }
-            t += run
+            t += b - a
         }
     }
 
@@ -259,23 +259,24 @@ enum Winograd {
         for i in hi..<count { dst[i] = 0 }
     }
 
-    /// `Lanes.scalarCount` neighbouring input tiles at once, one per lane: tile j starts at
-    /// column 2j of `rows`, so its columns s = 0...3 are the columns 2j + s.
+    /// Four neighbouring input tiles, one per SIMD lane: tile j covers columns 2j ..< 2j + 4 of the
+    /// four rows at `rows` (row stride `span`). Eight floats from column 0 hold columns 0 (even) and
+    /// 1 (odd) of the four tiles; eight from column 2, columns 2 and 3.
     @inline(__always)
-    static func inputTiles<Lanes: TileLanes>(_: Lanes.Type, _ rows: UnsafePointer<Float>, _ span: Int,
-                                              _ out: UnsafeMutablePointer<Float>, _ plane: Int) {
+    static func inputTiles(_ rows: UnsafePointer<Float>, _ span: Int, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
         // d B, row by row: the four columns of row r are d_r0 - d_r2, d_r1 + d_r2, d_r2 - d_r1, d_r1 - d_r3.
-        @inline(__always) func rowTimesB(_ r: Int) -> (Lanes, Lanes, Lanes, Lanes) {
-            let (d0, d1, d2, d3) = Lanes.columns(rows + r * span)
+        @inline(__always) func rowTimesB(_ r: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+            let q = load8(rows + r * span), q2 = load8(rows + r * span + 2)
+            let (d0, d1, d2, d3) = (q.evenHalf, q.oddHalf, q2.evenHalf, q2.oddHalf)
             return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
         }
         let h0 = rowTimesB(0), h1 = rowTimesB(1), h2 = rowTimesB(2), h3 = rowTimesB(3)
         // Bᵀ (d B), column s: rows h0 - h2, h1 + h2, h2 - h1, h1 - h3 go to ξ = s, 4 + s, 8 + s, 12 + s.
-        @inline(__always) func column(_ s: Int, _ a: Lanes, _ b: Lanes, _ c: Lanes, _ d: Lanes) {
-            (a - c).store(to: out + s * plane)
-            (b + c).store(to: out + (4 + s) * plane)
-            (c - b).store(to: out + (8 + s) * plane)
-            (b - d).store(to: out + (12 + s) * plane)
+        @inline(__always) func column(_ s: Int, _ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>) {
+            store4(a - c, out + s * stride)
+            store4(b + c, out + (4 + s) * stride)
+            store4(c - b, out + (8 + s) * stride)
+            store4(b - d, out + (12 + s) * stride)
         }
         column(0, h0.0, h1.0, h2.0, h3.0)
         column(1, h0.1, h1.1, h2.1, h3.1)
@@ -284,112 +285,70 @@ enum Winograd {
     }
 
     /// y[k] = Aᵀ m A + b[k] for the tiles t in [t0, t1) and output channels [k0, k1), from M laid
-    /// out [16][K][t1 - t0]. Aᵀ m takes rows m0 + m1 + m2 and m1 - m2 - m3 of m; · A does the same
-    /// to columns. Tiles hanging over the bottom or right edge (odd output sizes) write only their inside.
+    /// out [K][16][stride]. Aᵀ m takes rows m0 + m1 + m2 and m1 - m2 - m3 of m; · A does the same
+    /// to columns. Four tiles at a time; groups that lie inside the output are written in place,
+    /// the last group of a run through a scratch, which keeps only what lies inside the output
+    /// (tiles hang over the bottom or right edge when the output size is odd).
     static func transformOutput(_ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ p: Plan,
                                 tiles t0: Int, _ t1: Int, channels k0: Int, _ k1: Int, into y: UnsafeMutablePointer<Float>) {
-        let count = t1 - t0, plane = count
-        var t = t0
-        while t < t1 {
-            let img = t / p.tilesPerImage, row = (t % p.tilesPerImage) / p.tileColumns
-            let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t)), run = b - a
-            // The run's two output rows, before they are cut to the image and the bias is added.
-            let span = 2 * run
-            let oh = 2 * row, ow = 2 * a
-            let rowsInside = min(2, p.outHeight - oh), colsInside = min(span, p.outWidth - ow)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * span) { buffer in
-                let rows = buffer.baseAddress!
+        let stride = p.rowStride(t1 - t0)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { scratch in
+            let tile = scratch.baseAddress!
+            var t = t0
+            while t < t1 {
+                let img = t / p.tilesPerImage, row = (t % p.tilesPerImage) / p.tileColumns
+                let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t))
+                let oh = 2 * row, rowsInside = min(2, p.outHeight - oh)
+                // Groups of four tiles whose 2x4 outputs lie inside; the rest are the tail.
+                let whole = rowsInside == 2 ? max(0, min(b - a, p.outWidth / 2 - a)) / 4 : 0
+                let tail = (a + 4 * whole, b)
                 for k in k0..<k1 {
-                    let src = m + k * 16 * count + (t - t0)
-                    var j = 0
-                    while j + 8 <= run {
-                        outputTiles(SIMD8<Float>.self, src + j, plane, rows + 2 * j, span)
-                        j += 8
-                    }
-                    while j < run {
-                        outputTiles(OneTile.self, src + j, plane, rows + 2 * j, span)
-                        j += 1
-                    }
+                    let src = m + k * 16 * stride + (t - t0)
                     let beta = bias?[k] ?? 0
-                    let channel = y + (img * p.k + k) * p.outHeight * p.outWidth
-                    for r in 0..<rowsInside {
-                        let dst = channel + (oh + r) * p.outWidth + ow, from = rows + r * span
-                        for i in 0..<colsInside { dst[i] = from[i] + beta }
+                    let y0 = y + ((img * p.k + k) * p.outHeight + oh) * p.outWidth
+                    for g in 0..<whole { outputTiles(src + 4 * g, stride, beta, y0 + 2 * (a + 4 * g), p.outWidth) }
+                    var j = tail.0
+                    while j < tail.1 {
+                        outputTiles(src + (j - a), stride, beta, tile, 8)
+                        let columns = min(8, p.outWidth - 2 * j, 2 * (b - j))  // not past the run: the next block's
+                        for r in 0..<rowsInside { for s in 0..<columns { y0[r * p.outWidth + 2 * j + s] = tile[8 * r + s] } }
+                        j += 4
                     }
                 }
+                t += b - a
             }
-            t += run
         }
     }
 
-    /// `Lanes.scalarCount` neighbouring output tiles at once, one per lane; each tile's 2x2 result
-    /// goes to columns 2j, 2j + 1 of the two rows.
+    /// Four neighbouring output tiles, one per SIMD lane; tile j's 2x2 result (plus `beta`) goes
+    /// to columns 2j, 2j + 1 of the two rows at `y` and `y + rowStride`.
     @inline(__always)
-    static func outputTiles<Lanes: TileLanes>(_: Lanes.Type, _ m: UnsafePointer<Float>, _ plane: Int,
-                                               _ rows: UnsafeMutablePointer<Float>, _ span: Int) {
+    static func outputTiles(_ m: UnsafePointer<Float>, _ stride: Int, _ beta: Float,
+                            _ y: UnsafeMutablePointer<Float>, _ rowStride: Int) {
         // Aᵀ m, column j: s0 = m0j + m1j + m2j, s1 = m1j - m2j - m3j.
-        @inline(__always) func column(_ j: Int) -> (Lanes, Lanes) {
-            let m0 = Lanes.load(m + j * plane), m1 = Lanes.load(m + (4 + j) * plane)
-            let m2 = Lanes.load(m + (8 + j) * plane), m3 = Lanes.load(m + (12 + j) * plane)
+        @inline(__always) func column(_ j: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+            let m0 = load4(m + j * stride), m1 = load4(m + (4 + j) * stride)
+            let m2 = load4(m + (8 + j) * stride), m3 = load4(m + (12 + j) * stride)
             return (m0 + m1 + m2, m1 - m2 - m3)
         }
         let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3)
-        // (Aᵀ m) A, row by row.
-        Lanes.storeInterleaved(c0.0 + c1.0 + c2.0, c1.0 - c2.0 - c3.0, to: rows)
-        Lanes.storeInterleaved(c0.1 + c1.1 + c2.1, c1.1 - c2.1 - c3.1, to: rows + span)
+        // (Aᵀ m) A, row by row, the two columns of each tile interleaved.
+        let bias = SIMD4<Float>(repeating: beta)
+        var top = SIMD8<Float>(), bottom = SIMD8<Float>()
+        top.evenHalf = c0.0 + c1.0 + c2.0 + bias
+        top.oddHalf = c1.0 - c2.0 - c3.0 + bias
+        bottom.evenHalf = c0.1 + c1.1 + c2.1 + bias
+        bottom.oddHalf = c1.1 - c2.1 - c3.1 + bias
+        UnsafeMutableRawPointer(y).storeBytes(of: top, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + rowStride).storeBytes(of: bottom, as: SIMD8<Float>.self)
     }
-}
 
-/// The lanes the tile transforms run on: eight tiles side by side (SIMD8), or one (for the
-/// tiles left over at the end of a row).
-protocol TileLanes {
-    static func + (a: Self, b: Self) -> Self
-    static func - (a: Self, b: Self) -> Self
-    /// Columns 0...3 of each tile, tile j starting at `row[2j]`.
-    static func columns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self)
-    static func load(_ p: UnsafePointer<Float>) -> Self
-    func store(to p: UnsafeMutablePointer<Float>)
-    /// row[2j] = even[j], row[2j + 1] = odd[j]
-    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>)
-}
-
-extension SIMD8: TileLanes where Scalar == Float {
     @inline(__always)
-    static func columns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
-        // 16 floats from column 0 hold columns 0 (even) and 1 (odd) of the eight tiles; from column 2, columns 2 and 3.
-        let q = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
-        let q2 = UnsafeRawPointer(row + 2).loadUnaligned(as: SIMD16<Float>.self)
-        return (q.evenHalf, q.oddHalf, q2.evenHalf, q2.oddHalf)
-    }
+    static func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) }
     @inline(__always)
-    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
     @inline(__always)
-    func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
-    @inline(__always)
-    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>) {
-        var v = SIMD16<Float>()
-        v.evenHalf = even
-        v.oddHalf = odd
-        UnsafeMutableRawPointer(row).storeBytes(of: v, as: SIMD16<Float>.self)
-    }
-}
-
-/// One tile: a float.
-struct OneTile: TileLanes {
-    var value: Float
-    @inline(__always) static func + (a: Self, b: Self) -> Self { OneTile(value: a.value + b.value) }
-    @inline(__always) static func - (a: Self, b: Self) -> Self { OneTile(value: a.value - b.value) }
-    @inline(__always)
-    static func columns(_ row: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
-        (OneTile(value: row[0]), OneTile(value: row[1]), OneTile(value: row[2]), OneTile(value: row[3]))
-    }
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Self { OneTile(value: p[0]) }
-    @inline(__always) func store(to p: UnsafeMutablePointer<Float>) { p[0] = value }
-    @inline(__always)
-    static func storeInterleaved(_ even: Self, _ odd: Self, to row: UnsafeMutablePointer<Float>) {
-        row[0] = even.value
-        row[1] = odd.value
-    }
+    static func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self) }
 }
 
 /// A count behind a lock.
