@@ -161,57 +161,57 @@ enum Winograd {
 
     // MARK: the three transforms
 
-    /// U_ξ[k, c] = (G g[k, c] Gᵀ)_ξ, laid out [K][16][C] (so U_ξ is K x C with row stride 16·C).
-    /// G g takes rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of g; · Gᵀ does the same to
-    /// columns. Four input channels at a time, one per SIMD lane.
+    /// U_ξ[k, c] = (G g[k, c] Gᵀ)_ξ, laid out [K][16][C] (so U_ξ is K x C with row stride 16·C),
+    /// four input channels at a time, one per SIMD lane.
     static func transformFilters(_ w: UnsafePointer<Float>, _ p: Plan, into u: UnsafeMutablePointer<Float>) {
         let parts = p.inline ? 1 : Parallel.threads
         Parallel.forEach(parts, inline: p.inline) { i in
             let (k0, k1) = share(i, of: parts, p.k)
-            for k in k0..<k1 {
-                var c = 0
-                while c < p.c {
-                    let lanes = min(4, p.c - c)
-                    let src = w + (k * p.c + c) * 9
-                    // g[e] for the four channels c..<c + 4 (filter e'th weight, zero in missing lanes).
-                    @inline(__always) func g(_ e: Int) -> SIMD4<Float> {
-                        var v = SIMD4<Float>()
-                        if lanes == 4 {
-                            v = SIMD4(src[e], src[9 + e], src[18 + e], src[27 + e])
-                        } else {
-                            for l in 0..<lanes { v[l] = src[9 * l + e] }
-                        }
-                        return v
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 + 64) { scratch in
+                let g = scratch.baseAddress!, out = g + 36
+                for k in k0..<k1 {
+                    let src = w + k * p.c * 9, dst = u + k * 16 * p.c
+                    var c = 0
+                    while c + 4 <= p.c {
+                        filterLanes(src + 9 * c, dst + c, p.c)
+                        c += 4
                     }
-                    let out = u + k * 16 * p.c + c
-                    @inline(__always) func store(_ xi: Int, _ v: SIMD4<Float>) {
-                        if lanes == 4 {
-                            UnsafeMutableRawPointer(out + xi * p.c).storeBytes(of: v, as: SIMD4<Float>.self)
-                        } else {
-                            for l in 0..<lanes { out[xi * p.c + l] = v[l] }
-                        }
+                    if c < p.c {
+                        // The last one to three channels, through a zero-padded scratch.
+                        let lanes = p.c - c
+                        g.update(from: src + 9 * c, count: 9 * lanes)
+                        (g + 9 * lanes).update(repeating: 0, count: 36 - 9 * lanes)
+                        filterLanes(g, out, 4)
+                        for xi in 0..<16 { for l in 0..<lanes { dst[xi * p.c + c + l] = out[4 * xi + l] } }
                     }
-                    // Row i of (G g) Gᵀ from row i of G g, whose three columns are a, b, c.
-                    @inline(__always) func row(_ i: Int, _ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>) {
-                        store(4 * i, a)
-                        store(4 * i + 1, 0.5 * (a + b + c))
-                        store(4 * i + 2, 0.5 * (a - b + c))
-                        store(4 * i + 3, c)
-                    }
-                    // Column j of G g from column j of g: g0j, (g0j + g1j + g2j) / 2, (g0j - g1j + g2j) / 2, g2j.
-                    @inline(__always) func column(_ j: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-                        let g0 = g(j), g1 = g(3 + j), g2 = g(6 + j)
-                        return (g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
-                    }
-                    let a = column(0), b = column(1), cc = column(2)
-                    row(0, a.0, b.0, cc.0)
-                    row(1, a.1, b.1, cc.1)
-                    row(2, a.2, b.2, cc.2)
-                    row(3, a.3, b.3, cc.3)
-                    c += 4
                 }
             }
         }
+    }
+
+    /// The filters of four channels, 9 floats apart at `g`, to U_ξ at out + ξ·stride (one channel
+    /// per lane). G g takes rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of g; · Gᵀ does the
+    /// same to columns.
+    @inline(__always)
+    static func filterLanes(_ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
+        @inline(__always) func tap(_ e: Int) -> SIMD4<Float> { SIMD4(g[e], g[9 + e], g[18 + e], g[27 + e]) }
+        // Column j of G g, from column j of g.
+        @inline(__always) func column(_ j: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+            let g0 = tap(j), g1 = tap(3 + j), g2 = tap(6 + j)
+            return (g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
+        }
+        // Row i of (G g) Gᵀ, from row i of G g (entries a, b, c), to ξ = 4i ... 4i + 3.
+        @inline(__always) func row(_ i: Int, _ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>) {
+            store4(a, out + 4 * i * stride)
+            store4(0.5 * (a + b + c), out + (4 * i + 1) * stride)
+            store4(0.5 * (a - b + c), out + (4 * i + 2) * stride)
+            store4(c, out + (4 * i + 3) * stride)
+        }
+        let a = column(0), b = column(1), c = column(2)
+        row(0, a.0, b.0, c.0)
+        row(1, a.1, b.1, c.1)
+        row(2, a.2, b.2, c.2)
+        row(3, a.3, b.3, c.3)
     }
 
     /// V_ξ[c, t - t0] = (Bᵀ d B)_ξ for the input tiles t in [t0, t1) and channels [c0, c1), laid out
