@@ -76,9 +76,9 @@ enum Winograd {
         let height: Int, width: Int, outHeight: Int, outWidth: Int
         let padTop: Int, padLeft: Int
         let tileRows: Int, tileColumns: Int, tilesPerImage: Int, tiles: Int
-        /// Tiles per block: V (16 x C x T) and M (16 x K x T) together about 4 MB, so they stay in
-        /// the last-level cache between the steps, but at least 128 tiles, so that each sgemm's
-        /// cost of packing U_ξ is spread over enough work.
+        /// Tiles per block: V (16 x C x T) and M (16 x K x T) together about 1 MB, so they stay in
+        /// a core's cache between the steps, but at least 128 tiles, so that each sgemm's cost of
+        /// packing U_ξ is spread over enough work.
         let blockTiles: Int
         let inline: Bool
 
@@ -98,8 +98,8 @@ enum Winograd {
         }
     }
 
-    /// Floats of V and M per block (4 MB).
-    static let blockBudget = 1 << 20
+    /// Floats of V and M per block (1 MB).
+    static let blockBudget = 1 << 18
 
     /// With a block for every thread, the threads take whole blocks (each one transforms, multiplies
     /// and transforms back on its own core). With fewer tiles (small images, late layers), one block
