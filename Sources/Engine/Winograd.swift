@@ -29,9 +29,11 @@ enum Winograd {
     /// CNN_WINOGRAD=0 turns the path off (to compare against im2col); read once.
     static let enabled: Bool = ProcessInfo.processInfo.environment["CNN_WINOGRAD"] != "0"
 
-    /// Input and output channels below this keep the im2col path: with few channels the 16
-    /// products are too thin for sgemm to run at speed, and the transforms dominate.
-    static let minimumChannels = 32
+    /// Input and output channels below this keep the im2col path. Measured on one and two threads,
+    /// Winograd wins from 16 channels on (by 1.4-1.8x at 16 and at VGG's 64 to 512, on 14x14 to
+    /// 224x224 images), breaks even around 8 and loses with 3 (the transforms then cost more than
+    /// the products they save).
+    static let minimumChannels = 16
 
     /// Whether `ConvKernels.forward` takes this path for `pr`.
     static func applies(to pr: ConvProblem) -> Bool {

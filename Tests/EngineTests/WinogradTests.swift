@@ -96,7 +96,10 @@ final class WinogradTests: XCTestCase {
             return Winograd.runs > before
         }
         XCTAssertTrue(try runsOn([1, 64, 28, 28], [128, 64, 3, 3], ConvOptions(padding: 1)), "VGG-like 3x3")
+        let few = Winograd.minimumChannels
+        XCTAssertTrue(try runsOn([2, few, 9, 9], [few, few, 3, 3], ConvOptions(stride: (1, 1), padding: (0, 1, 2, 0))), "the fewest channels, a batch")
         XCTAssertFalse(try runsOn([1, 3, 28, 28], [64, 3, 3, 3], ConvOptions(padding: 1)), "three input channels")
+        XCTAssertFalse(try runsOn([1, 64, 28, 28], [few - 1, 64, 3, 3], ConvOptions(padding: 1)), "too few output channels")
         XCTAssertFalse(try runsOn([1, 64, 28, 28], [64, 64, 3, 3], ConvOptions(stride: 2, padding: 1)), "stride 2")
         XCTAssertFalse(try runsOn([1, 64, 28, 28], [64, 64, 3, 3], ConvOptions(padding: 2, dilation: 2)), "dilation 2")
         XCTAssertFalse(try runsOn([1, 64, 28, 28], [64, 32, 3, 3], ConvOptions(padding: 1, groups: 2)), "two groups")
