@@ -165,8 +165,12 @@ enum ConvKernels {
     static func backwardInput(_ dy: Tensor, _ w: Tensor, inputShape: [Int], _ pr: ConvProblem) -> Tensor {
         if let (flipped, transposed) = transposedProblem(pr, weightShape: w.shape) {
             // Stride 1: dx is the "full" convolution of dy with the flipped, channel-transposed
-            // filters, which runs on the forward path (blocked im2col + sgemm, no scatter-add).
-            return forward(dy, flippedWeights(w, pr), nil, transposed).withShape(flipped)
+            // filters, which runs on the forward path (blocked im2col + sgemm, no scatter-add;
+            // Winograd reads the flipped filters straight out of w).
+            if Winograd.applies(to: transposed) {
+                return Winograd.forward(dy, w, nil, transposed, flipped: true).withShape(flipped)
+            }
+            return patchForward(dy, flippedWeights(w, pr), nil, transposed).withShape(flipped)
         }
         let P = pr.positions, H = pr.g.height, W = pr.g.width
         var dx = Tensor(zeros: inputShape)

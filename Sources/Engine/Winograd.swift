@@ -55,7 +55,12 @@ enum Winograd {
 
     /// y = conv2d(x, w) + b for a shape `isWinogradShape` accepts. Shapes: x [N, C, H, W],
     /// w [K, C, 3, 3], b [K], y [N, K, OH, OW]. `blockTiles` overrides the block size (for tests).
-    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, blockTiles: Int? = nil) -> Tensor {
+    ///
+    /// With `flipped`, w is [C, K, 3, 3] and the filters are its flipped, transposed ones,
+    /// W'[k, c, i, j] = w[c, k, 2 - i, 2 - j]: the input gradient of a stride-1 convolution of w is
+    /// this convolution of dy. The filter transform reads them out of w, so W' is never built.
+    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, flipped: Bool = false,
+                        blockTiles: Int? = nil) -> Tensor {
         precondition(isWinogradShape(pr))
         counter.withLock { $0 += 1 }
         let p = Plan(pr, blockTiles: blockTiles)
@@ -64,7 +69,7 @@ enum Winograd {
                 let bias = b?.scalars
                 bias.withUnsafeOptionalPointer { bp in
                     Workspace.shared.withBuffer(16 * pr.k * pr.c) { u in
-                        transformFilters(wb.baseAddress!, p, into: u)
+                        transformFilters(wb.baseAddress!, p, flipped: flipped, into: u)
                         run(xb.baseAddress!, u, bp, yb.baseAddress!, p)
                     }
                 }
@@ -164,26 +169,35 @@ enum Winograd {
     // MARK: the three transforms
 
     /// U_ξ[k, c] = (G g[k, c] Gᵀ)_ξ, laid out [K][16][C] (so U_ξ is K x C with row stride 16·C),
-    /// four input channels at a time, one per SIMD lane.
-    static func transformFilters(_ w: UnsafePointer<Float>, _ p: Plan, into u: UnsafeMutablePointer<Float>) {
+    /// four input channels at a time, one per SIMD lane. Flipped, g[k, c] is w[c, k] read backwards.
+    static func transformFilters(_ w: UnsafePointer<Float>, _ p: Plan, flipped: Bool = false,
+                                 into u: UnsafeMutablePointer<Float>) {
+        // Where g[k, c] starts: k · kStep + c · cStep.
+        let (kStep, cStep) = flipped ? (9, 9 * p.k) : (9 * p.c, 9)
         let parts = p.inline ? 1 : Parallel.threads
         Parallel.forEach(parts, inline: p.inline) { i in
             let (k0, k1) = share(i, of: parts, p.k)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 + 64) { scratch in
                 let g = scratch.baseAddress!, out = g + 36
                 for k in k0..<k1 {
-                    let src = w + k * p.c * 9, dst = u + k * 16 * p.c
+                    let src = w + k * kStep, dst = u + k * 16 * p.c
                     var c = 0
                     while c + 4 <= p.c {
-                        filterLanes(src + 9 * c, dst + c, p.c)
+                        if flipped {
+                            filterLanes(src + c * cStep, cStep, reversed: true, dst + c, p.c)
+                        } else {
+                            filterLanes(src + c * cStep, 9, reversed: false, dst + c, p.c)
+                        }
                         c += 4
                     }
                     if c < p.c {
                         // The last one to three channels, through a zero-padded scratch.
                         let lanes = p.c - c
-                        g.update(from: src + 9 * c, count: 9 * lanes)
+                        for l in 0..<lanes {
+                            for e in 0..<9 { g[9 * l + e] = src[(c + l) * cStep + (flipped ? 8 - e : e)] }
+                        }
                         (g + 9 * lanes).update(repeating: 0, count: 36 - 9 * lanes)
-                        filterLanes(g, out, 4)
+                        filterLanes(g, 9, reversed: false, out, 4)
                         for xi in 0..<16 { for l in 0..<lanes { dst[xi * p.c + c + l] = out[4 * xi + l] } }
                     }
                 }
@@ -191,12 +205,16 @@ enum Winograd {
         }
     }
 
-    /// The filters of four channels, 9 floats apart at `g`, to U_ξ at out + ξ·stride (one channel
-    /// per lane). G g takes rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of g; · Gᵀ does the
-    /// same to columns.
+    /// The filters of four channels, `laneStride` floats apart at `g` (their 9 weights read
+    /// backwards if `reversed`), to U_ξ at out + ξ·stride (one channel per lane). G g takes rows
+    /// g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of g; · Gᵀ does the same to columns.
     @inline(__always)
-    static func filterLanes(_ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
-        @inline(__always) func tap(_ e: Int) -> SIMD4<Float> { SIMD4(g[e], g[9 + e], g[18 + e], g[27 + e]) }
+    static func filterLanes(_ g: UnsafePointer<Float>, _ laneStride: Int, reversed: Bool,
+                            _ out: UnsafeMutablePointer<Float>, _ stride: Int) {
+        @inline(__always) func tap(_ e: Int) -> SIMD4<Float> {
+            let t = reversed ? 8 - e : e
+            return SIMD4(g[t], g[laneStride + t], g[2 * laneStride + t], g[3 * laneStride + t])
+        }
         // Column j of G g, from column j of g.
         @inline(__always) func column(_ j: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
             let g0 = tap(j), g1 = tap(3 + j), g2 = tap(6 + j)

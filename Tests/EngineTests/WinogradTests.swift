@@ -88,6 +88,27 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    func testFlippedFiltersAreReadStraightFromTheWeights() throws {
+        // The input-gradient problem of a stride-1 convolution, with w's filters flipped and
+        // transposed inside the filter transform, against the explicitly flipped filters.
+        var g = SeededGenerator(seed: 3)
+        for trial in 0..<12 {
+            let c = 1 + Int(g.next() % 21), k = 1 + Int(g.next() % 21), n = 1 + Int(g.next() % 2)
+            let h = 3 + Int(g.next() % 12), wd = 3 + Int(g.next() % 12)
+            let pads = (0..<4).map { _ in Int(g.next() % 3) }
+            let o = ConvOptions(stride: (1, 1), padding: (pads[0], pads[1], pads[2], pads[3]))
+            let pr = try ConvProblem(input: [n, c, h, wd], weight: [k, c, 3, 3], bias: nil, options: o)
+            let w = Tensor.randn([k, c, 3, 3], seed: UInt64(trial))
+            let dy = Tensor.randn(pr.outputShape, seed: UInt64(50 + trial))
+            let (_, transposed) = try XCTUnwrap(ConvKernels.transposedProblem(pr, weightShape: w.shape))
+            let reference = ConvKernels.patchForward(dy, ConvKernels.flippedWeights(w, pr), nil, transposed)
+            for blockTiles in [nil, 7] {
+                assertClose(Winograd.forward(dy, w, nil, transposed, flipped: true, blockTiles: blockTiles), reference,
+                            "trial \(trial): \([n, c, h, wd]) * \(w.shape), padding \(pads)")
+            }
+        }
+    }
+
     func testForwardSelectsWinogradForVGGShapesOnly() throws {
         try XCTSkipUnless(Winograd.enabled, "CNN_WINOGRAD=0 turns the path off")
         func runsOn(_ x: [Int], _ w: [Int], _ o: ConvOptions) throws -> Bool {
