@@ -114,6 +114,7 @@ enum Winograd {
     /// go to different threads, so that U, large in those layers, is read once.
     static func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                     _ y: UnsafeMutablePointer<Float>, _ p: Plan) {
+        guard p.tiles > 0 else { return }  // an empty batch
         let threads = Parallel.threads
         if p.tiles >= threads * p.blockTiles {
             // Blocks in a multiple of the threads, so none waits long for the last one.
