@@ -243,26 +243,38 @@ enum Winograd {
     static func transformInput(_ x: UnsafePointer<Float>, _ p: Plan, tiles t0: Int, _ t1: Int,
                                channels c0: Int, _ c1: Int, into v: UnsafeMutablePointer<Float>) {
         let stride = p.rowStride(t1 - t0)
+        // Input columns -padLeft ..< -padLeft + span cover every group of four tiles (up to three
+        // past the last tile column).
+        let span = 2 * p.tileColumns + 8
         var t = t0
         while t < t1 {
-            // A run of tiles a..<b along tile row `row` of image `img`, in groups of four.
-            let img = t / p.tilesPerImage, row = (t % p.tilesPerImage) / p.tileColumns
-            let a = t % p.tileColumns, b = min(p.tileColumns, a + (t1 - t)), groups = (b - a + 3) / 4
-            // The four input rows under the run, zero-padded, copied to `rows` (`span` floats each).
-            let span = 8 * groups + 2
-            let top = 2 * row - p.padTop, left = 2 * a - p.padLeft
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * span) { buffer in
-                let rows = UnsafePointer(buffer.baseAddress!)
+            // The block's tiles t..<end in image `img`: tile rows first...last, the first and last
+            // perhaps not whole. Their input rows, zero-padded, are copied to `window` once per channel.
+            let img = t / p.tilesPerImage, end = min(t1, (img + 1) * p.tilesPerImage)
+            let first = (t % p.tilesPerImage) / p.tileColumns, last = (end - 1) % p.tilesPerImage / p.tileColumns
+            let rows = 2 * (last - first) + 4, top = 2 * first - p.padTop
+            // Each tile row's run: where it starts in the window and in V, and its groups of four.
+            var runs: [(window: Int, slot: Int, groups: Int)] = []
+            var u = t
+            while u < end {
+                let row = (u % p.tilesPerImage) / p.tileColumns, a = u % p.tileColumns, b = min(p.tileColumns, a + (end - u))
+                runs.append((2 * (row - first) * span + 2 * a, u - t0, (b - a + 3) / 4))
+                u += b - a
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * span) { buffer in
+                let window = UnsafePointer(buffer.baseAddress!)
                 for c in c0..<c1 {
                     let channel = x + (img * p.c + c) * p.height * p.width
-                    for r in 0..<4 {
-                        copyPadded(channel, p, row: top + r, from: left, count: span, into: buffer.baseAddress! + r * span)
+                    for r in 0..<rows {
+                        copyPadded(channel, p, row: top + r, from: -p.padLeft, count: span, into: buffer.baseAddress! + r * span)
                     }
-                    let out = v + c * 16 * stride + (t - t0)
-                    for g in 0..<groups { inputTiles(rows + 8 * g, span, out + 4 * g, stride) }
+                    let out = v + c * 16 * stride
+                    for run in runs {
+                        for g in 0..<run.groups { inputTiles(window + run.window + 8 * g, span, out + run.slot + 4 * g, stride) }
+                    }
                 }
             }
-            t += b - a
+            t = end
         }
     }
 
