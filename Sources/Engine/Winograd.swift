@@ -87,6 +87,7 @@ enum Winograd {
         /// a core's cache between the steps, but at least 128 tiles, so that each sgemm's cost of
         /// packing U_ξ is spread over enough work.
         let blockTiles: Int
+        /// Too little work to be worth a thread hop (the im2col path's threshold, in Winograd's multiplications).
         let inline: Bool
 
         /// Row stride of V_ξ and M_ξ for a block of `count` tiles: three spare slots, so that the
