@@ -5,8 +5,9 @@
 /// Forward:          y = W · im2col(x) + b           (one sgemm per group and block of positions)
 /// Input gradient:   dx = col2im(Wᵀ · dy)
 /// Weight gradient:  dW = dy · im2col(x)ᵀ,  db = Σ dy
-/// Depthwise convolutions (one input channel per group) run as direct loops, and 1x1
-/// convolutions with stride 1 skip im2col: x already is its patch matrix.
+/// Depthwise convolutions (one input channel per group) run as direct loops, 1x1
+/// convolutions with stride 1 skip im2col (x already is its patch matrix), and 3x3 stride-1
+/// convolutions with enough channels run on Winograd's F(2x2, 3x3) (Winograd.swift).
 public struct ConvOptions: Equatable, Sendable {
     public var stride: (h: Int, w: Int)
     /// top, left, bottom, right
@@ -84,6 +85,11 @@ enum ConvKernels {
     // MARK: forward
 
     static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
+        Winograd.applies(to: pr) ? Winograd.forward(x, w, b, pr) : patchForward(x, w, b, pr)
+    }
+
+    /// y = W · im2col(x) + b, blocked over output positions (the direct loops for depthwise).
+    static func patchForward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
         var y = Tensor(zeros: pr.outputShape)
         let P = pr.positions, H = pr.g.height, W = pr.g.width
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
@@ -211,8 +217,12 @@ enum ConvKernels {
     static func backwardInput(_ dy: Tensor, _ w: Tensor, inputShape: [Int], _ pr: ConvProblem) -> Tensor {
         if let (flipped, transposed) = transposedProblem(pr, weightShape: w.shape) {
             // Stride 1: dx is the "full" convolution of dy with the flipped, channel-transposed
-            // filters, which runs on the forward path (blocked im2col + sgemm, no scatter-add).
-            return forward(dy, flippedWeights(w, pr), nil, transposed).withShape(flipped)
+            // filters, which runs on the forward path (blocked im2col + sgemm, no scatter-add;
+            // Winograd reads the flipped filters straight out of w).
+            if Winograd.applies(to: transposed) {
+                return Winograd.forward(dy, w, nil, transposed, flipped: true).withShape(flipped)
+            }
+            return patchForward(dy, flippedWeights(w, pr), nil, transposed).withShape(flipped)
         }
         let P = pr.positions, H = pr.g.height, W = pr.g.width
         var dx = Tensor(zeros: inputShape)

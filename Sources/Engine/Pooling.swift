@@ -70,8 +70,13 @@ public func maxPool2dWithSwitches(_ x: Variable, _ o: PoolOptions) throws -> (Va
         x.value.withUnsafeBufferPointer { xs in switches.withUnsafeMutableBufferPointer { sw in
             let planes = n * c
             let outp = out.baseAddress!, swp = sw.baseAddress!, xp = xs.baseAddress!
+            let halving = o.kernel == (2, 2) && o.stride == (2, 2) && o.padding == (0, 0, 0, 0) && 2 * oh <= h && 2 * ow <= w
             Parallel.forEach(planes, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 1_000_000) { pl in
                 let plane = xp + pl * h * w
+                if halving {
+                    maxPool2x2(plane, w, oh, ow, outp + pl * oh * ow, swp + pl * oh * ow)
+                    return
+                }
                 for i in 0..<oh {
                     let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
                     for j in 0..<ow {
@@ -99,6 +104,50 @@ public func maxPool2dWithSwitches(_ x: Variable, _ o: PoolOptions) throws -> (Va
 }
 
 public func maxPool2d(_ x: Variable, _ o: PoolOptions) throws -> Variable { try maxPool2dWithSwitches(x, o).0 }
+
+/// The common 2x2, stride-2 pool of one plane (every window inside it), four outputs at a time:
+/// the same rule as the general loop (window order, the first maximum wins, a NaN wins over numbers).
+func maxPool2x2(_ plane: UnsafePointer<Float>, _ w: Int, _ oh: Int, _ ow: Int,
+                _ out: UnsafeMutablePointer<Float>, _ switches: UnsafeMutablePointer<Int32>) {
+    let lanes = SIMD4<Int32>(0, 2, 4, 6)
+    for i in 0..<oh {
+        let top = plane + 2 * i * w, bottom = top + w
+        let o = out + i * ow, s = switches + i * ow
+        var j = 0
+        while j + 4 <= ow {
+            let t = UnsafeRawPointer(top + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
+            let b = UnsafeRawPointer(bottom + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
+            let first = Int32(2 * i * w + 2 * j) &+ lanes
+            var best = t.evenHalf, arg = first
+            @inline(__always) func consider(_ v: SIMD4<Float>, _ offset: Int32) {
+                let take = .!(v .<= best) .& (best .== best)
+                best.replace(with: v, where: take)
+                arg.replace(with: first &+ offset, where: take)
+            }
+            // The rest of each window in order: top right, bottom left, bottom right.
+            consider(t.oddHalf, 1)
+            consider(b.evenHalf, Int32(w))
+            consider(b.oddHalf, Int32(w + 1))
+            UnsafeMutableRawPointer(o + j).storeBytes(of: best, as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(s + j).storeBytes(of: arg, as: SIMD4<Int32>.self)
+            j += 4
+        }
+        for j in j..<ow {
+            let first = 2 * i * w + 2 * j
+            var best = top[2 * j], arg = first
+            @inline(__always) func consider(_ v: Float, _ index: Int) {
+                let take = !(v <= best) && !best.isNaN
+                best = take ? v : best
+                arg = take ? index : arg
+            }
+            consider(top[2 * j + 1], first + 1)
+            consider(bottom[2 * j], first + w)
+            consider(bottom[2 * j + 1], first + w + 1)
+            o[j] = best
+            s[j] = Int32(arg)
+        }
+    }
+}
 
 /// Puts each value of `dy` at the input position its switch names (summing where windows share one).
 public func unpool(_ dy: Tensor, switches: [Int32], inputShape: [Int]) -> Tensor {

@@ -1,0 +1,33 @@
+import XCTest
+@testable import Engine
+
+/// Max pooling's 2x2, stride-2 path against the definition: the window scanned in order, the
+/// first maximum kept, a NaN winning over numbers.
+final class PoolingTests: XCTestCase {
+    func testTwoByTwoPoolAgreesWithTheWindowScan() throws {
+        var g = SeededGenerator(seed: 9)
+        // Values from a small set, so windows often tie; some NaN and infinities.
+        let palette: [Float] = [-1, 0, 0.5, 2, 2, -.infinity, .infinity, .nan]
+        for trial in 0..<30 {
+            let n = 1 + Int(g.next() % 2), c = 1 + Int(g.next() % 3)
+            let h = 2 + Int(g.next() % 13), w = 2 + Int(g.next() % 21)   // odd sizes drop a row or column
+            let x = Tensor(shape: [n, c, h, w], scalars: (0..<(n * c * h * w)).map { _ in
+                trial % 2 == 0 ? palette[Int(g.next() % UInt64(palette.count))] : g.nextNormal()
+            })
+            let (y, switches) = try maxPool2dWithSwitches(Variable(x), PoolOptions(kernel: 2))
+            let (oh, ow) = (h / 2, w / 2)
+            XCTAssertEqual(y.shape, [n, c, oh, ow])
+            for p in 0..<(n * c) { for i in 0..<oh { for j in 0..<ow {
+                var best = -Float.infinity, arg = -1
+                for a in (2 * i)..<(2 * i + 2) { for b in (2 * j)..<(2 * j + 2) {
+                    let v = x.scalars[p * h * w + a * w + b]
+                    if arg < 0 || (!best.isNaN && (v > best || v.isNaN)) { best = v; arg = a * w + b }
+                }}
+                let k = (p * oh + i) * ow + j
+                XCTAssertEqual(Int(switches[k]), arg, "trial \(trial): switch of output \(k) in \([n, c, h, w])")
+                let got = y.value.scalars[k]
+                XCTAssertTrue(got == best || (got.isNaN && best.isNaN), "trial \(trial): output \(k) is \(got), expected \(best)")
+            }}}
+        }
+    }
+}
