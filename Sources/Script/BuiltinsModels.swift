@@ -49,14 +49,22 @@ extension Builtins {
         [
             Builtin("load", category: .models,
                     parameters: [.required("name", .string), .optional("preset", .string, .none, default: .none)],
-                    summary: "A network: the bundled model by name (\"fashion\"), or a file (.safetensors saved by cnnlab, .onnx).",
+                    summary: "A network: the bundled model (\"fashion\"), one from the zoo (\"efficientnet-lite0\", after cnn fetch), or a file (.safetensors saved by cnnlab, .onnx).",
                     help: "Bundled models know their input size, normalization and class names. A file without them (ONNX) takes `preset`: \"imagenet\", \"unit\" ([0, 1]) or \"symmetric\" ([-1, 1]). Weights alone (.pth, .npz) go onto a network with load_weights.",
                     example: "net = load(\"fashion\")\nlayers(net)") { args, _ in
                 let name = try args.string("name")
                 let isPath = name.contains("/") || name.contains(".")
                 let net: Network
-                do { net = try NetworkFiles.load(isPath ? (name as NSString).expandingTildeInPath : try Bundled.modelPath(name)) }
-                catch let e as ModelFileError { throw ScriptError(e.description, argument: "name") }
+                do {
+                    if isPath { net = try NetworkFiles.load((name as NSString).expandingTildeInPath) }
+                    else if Zoo.modelNames.contains(name.lowercased()) { net = try Zoo.load(name) }
+                    else if Bundled.modelNames.contains(name) { net = try NetworkFiles.load(try Bundled.modelPath(name)) }
+                    else {
+                        let known = Bundled.modelNames + Zoo.modelNames
+                        let hint = nearest(name, in: known).map { "; did you mean '\($0)'?" } ?? ""
+                        throw ScriptError("load: no model named '\(name)'\(hint); models are \(known.joined(separator: ", ")), or give a file path", argument: "name")
+                    }
+                } catch let e as ModelFileError { throw ScriptError(e.description, argument: "name") }
                 if !args.isNone("preset") {
                     let n = try Normalization.named(try args.string("preset"))
                     var spec = net.spec ?? InputSpec(channels: n.mean.count == 1 ? 1 : n.mean.count, height: 0, width: 0)
@@ -93,6 +101,13 @@ extension Builtins {
                 } else { label = try args.string("label") }
                 do { return .image(try ImageFile.read(try Bundled.samplePath(label, index: try args.int("index")))) }
                 catch let e as ModelFileError { throw ScriptError("sample: \(e.description)", argument: "label") }
+            },
+            Builtin("photo", category: .models, parameters: [.required("name", .string)],
+                    summary: "A real photo fetched by `cnn fetch photos`: chelsea (a cat), coffee (an espresso), astronaut, rocket.",
+                    help: "The photos come from scikit-image's package, checked by their SHA-256. Networks fit a photo to their input (shorter side scaled, centre cropped).",
+                    example: "img = photo(\"chelsea\")\nimg.shape", exampleUsesFiles: true) { args, _ in
+                do { return .image(try ImageFile.read(try Zoo.photoPath(try args.string("name")))) }
+                catch let e as ModelFileError { throw ScriptError("photo: \(e.description)", argument: "name") }
             },
             Builtin("predict", category: .models, parameters: [.required("net", .network), .required("x", .tensor)],
                     summary: "The network's class probabilities for one image (the softmax of its scores), with the top class.",

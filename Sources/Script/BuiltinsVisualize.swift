@@ -21,8 +21,13 @@ extension Builtins {
         return i
     }
 
-    /// The picture argument of a visualization, in display space.
-    static func picture(_ args: Arguments, _ name: String) throws -> Tensor { try args.tensor(name).value }
+    /// The picture argument of a visualization, in display space, fitted to the network's input
+    /// (gray or colour, its size: photos are scaled and centre-cropped).
+    static func picture(_ args: Arguments, _ name: String, _ net: Network) throws -> Tensor {
+        let t = try args.tensor(name).value
+        guard let spec = net.spec else { return t }
+        return try NetworkCalls.fitted(t, to: spec)
+    }
 
     /// A progress bar and Ctrl-C for an iterative method.
     static func loop(_ ctx: CallContext, _ label: String, total: Int) -> (LoopControl, ProgressReporter) {
@@ -94,7 +99,7 @@ extension Builtins {
                     summary: "A layer's output for an image: every channel as a grid, or one channel.",
                     help: "convolving the first filter with the input gives the first slice of the output volume: activations(net, img, \"conv1\", channel=0).",
                     example: "net = load(\"fashion\")\nshow(activations(net, sample(\"sneaker\"), \"conv2\"))") { args, _ in
-                let net = try args.network("net"), x = try picture(args, "x"), layer = try args.string("layer")
+                let net = try args.network("net"), x = try picture(args, "x", net), layer = try args.string("layer")
                 let scale = try args.int("scale")
                 guard (1...32).contains(scale) else { throw ScriptError("activations: scale must be 1 to 32", argument: "scale") }
                 if args.isNone("channel") { return .image(try Visualize.activations(net, x, layer: layer, scale: scale)) }
@@ -113,7 +118,7 @@ extension Builtins {
                     help: "The score is taken before the softmax. The result is a map [1, H, W]; show(overlay(img, s)) lays it over the image.",
                     example: "net = load(\"fashion\")\nimg = sample(\"sneaker\")\ns = saliency(net, img, class=\"sneaker\")\nshow(overlay(img, s))") { args, _ in
                 let net = try args.network("net")
-                return .tensor(Variable(try Visualize.saliency(net, try picture(args, "x"), class: try classArgument(args, "class", net))))
+                return .tensor(Variable(try Visualize.saliency(net, try picture(args, "x", net), class: try classArgument(args, "class", net))))
             },
             Builtin("classviz", category: .visualize,
                     parameters: [.required("net", .network), .required("class", .string, .integer)] + optimizationParameters,
@@ -155,7 +160,7 @@ extension Builtins {
                     example: "net = load(\"fashion\")\nr = invert(net, sample(\"sneaker\"), layer=\"conv2\", steps=50)\nshow(r)") { args, ctx in
                 let net = try args.network("net"), steps = try args.int("steps")
                 let (control, bar) = loop(ctx, "invert", total: steps)
-                let r = try Visualize.invert(net, try picture(args, "x"), layer: try args.string("layer"), steps: steps,
+                let r = try Visualize.invert(net, try picture(args, "x", net), layer: try args.string("layer"), steps: steps,
                                    learningRate: Float(try args.number("lr")), momentum: Float(try args.number("momentum")),
                                    alpha: Float(try args.number("alpha")), lambdaAlpha: Float(try args.number("lambda_alpha")),
                                    tv: Float(try args.number("tv")), beta: Float(try args.number("beta")),
@@ -168,7 +173,8 @@ extension Builtins {
                     summary: "Zeiler and Fergus 2014: the strongest activation of a channel projected back to pixels by a deconvnet.",
                     help: "Keeps the channel's largest activation, zeroes the rest, and runs back through unpooling (the max-pool switches), rectification and transposed filters. Fields: image, projection, y, x, activation.",
                     example: "show(deconv(load(\"fashion\"), sample(\"sneaker\"), layer=\"conv2\", channel=5))") { args, _ in
-                let p = try Visualize.deconv(try args.network("net"), try picture(args, "x"), layer: try args.string("layer"), channel: try args.int("channel"))
+                let net = try args.network("net")
+                let p = try Visualize.deconv(net, try picture(args, "x", net), layer: try args.string("layer"), channel: try args.int("channel"))
                 return projection(p)
             },
             Builtin("guided", category: .visualize,
@@ -176,7 +182,7 @@ extension Builtins {
                                  .optional("layer", .string, .none, default: .none), .optional("channel", .integer, default: .number(0))],
                     summary: "Guided backpropagation: the gradient of a class score (or a channel) with ReLUs passing only positive signals both ways.",
                     example: "g = guided(load(\"fashion\"), sample(\"bag\"), class=\"bag\")\nshow(g)") { args, _ in
-                let net = try args.network("net"), x = try picture(args, "x")
+                let net = try args.network("net"), x = try picture(args, "x", net)
                 if !args.isNone("layer") {
                     return projection(try Visualize.guided(net, x, layer: try args.string("layer"), channel: try args.int("channel")))
                 }
@@ -189,7 +195,7 @@ extension Builtins {
                     help: "Channel weights are the spatial means of the class score's gradient; the map is ReLU of the weighted sum of the layer's channels, upsampled to the image.",
                     example: "net = load(\"fashion\")\nimg = sample(\"sandal\")\nshow(overlay(img, gradcam(net, img, class=\"sandal\", layer=\"conv2\")))") { args, _ in
                 let net = try args.network("net")
-                let g = try Visualize.gradcam(net, try picture(args, "x"), class: try classArgument(args, "class", net), layer: try args.string("layer"))
+                let g = try Visualize.gradcam(net, try picture(args, "x", net), class: try classArgument(args, "class", net), layer: try args.string("layer"))
                 return .tensor(Variable(g.map))
             },
             Builtin("smoothgrad", category: .visualize,
@@ -200,7 +206,7 @@ extension Builtins {
                     example: "show(smoothgrad(load(\"fashion\"), sample(\"coat\"), class=\"coat\", samples=10))") { args, ctx in
                 let net = try args.network("net"), n = try args.int("samples")
                 let (control, bar) = loop(ctx, "smoothgrad", total: n)
-                let h = try Visualize.smoothgrad(net, try picture(args, "x"), class: try classArgument(args, "class", net), samples: n,
+                let h = try Visualize.smoothgrad(net, try picture(args, "x", net), class: try classArgument(args, "class", net), samples: n,
                                        noise: Float(try args.number("noise")), seed: UInt64(max(0, try args.int("seed"))), control: control)
                 bar.finish(status: h.cancelled ? "stopped" : "")
                 return .tensor(Variable(h.map))
@@ -216,7 +222,7 @@ extension Builtins {
                 guard let method = IntegrationMethod.allCases.first(where: { $0.rawValue.lowercased() == wanted }) else {
                     throw ScriptError("integrated_gradients: method is one of \(IntegrationMethod.allCases.map(\.rawValue).joined(separator: ", "))", argument: "method")
                 }
-                let r = try Visualize.integratedGradients(net, try picture(args, "x"), class: try classArgument(args, "class", net), steps: try args.int("steps"),
+                let r = try Visualize.integratedGradients(net, try picture(args, "x", net), class: try classArgument(args, "class", net), steps: try args.int("steps"),
                                                 method: method, isCancelled: { ctx.cancellation.isCancelled })
                 return .tensor(Variable(r.attributions))
             },
@@ -227,7 +233,7 @@ extension Builtins {
                     example: "show(occlusion(load(\"fashion\"), sample(\"trouser\"), class=\"trouser\"))") { args, ctx in
                 let net = try args.network("net")
                 let (control, bar) = loop(ctx, "occlusion", total: 1)
-                let h = try Visualize.occlusion(net, try picture(args, "x"), class: try classArgument(args, "class", net), window: try args.int("window"),
+                let h = try Visualize.occlusion(net, try picture(args, "x", net), class: try classArgument(args, "class", net), window: try args.int("window"),
                                       stride: try args.int("stride"), control: control)
                 bar.finish()
                 return .tensor(Variable(h.map))
@@ -239,7 +245,7 @@ extension Builtins {
                     example: "show(dream(load(\"fashion\"), sample(\"bag\"), \"conv2\", steps=10))") { args, ctx in
                 let net = try args.network("net"), steps = try args.int("steps")
                 let (control, bar) = loop(ctx, "dream", total: steps)
-                let r = try Visualize.dream(net, try picture(args, "x"), layer: try args.string("layer"), steps: steps,
+                let r = try Visualize.dream(net, try picture(args, "x", net), layer: try args.string("layer"), steps: steps,
                                   learningRate: Float(try args.number("lr")), control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 return optimization(r, "dream")
@@ -252,7 +258,7 @@ extension Builtins {
                     example: "f = fool(load(\"fashion\"), sample(\"sneaker\"), class=\"sandal\")\nf.label") { args, ctx in
                 let net = try args.network("net"), steps = try args.int("steps")
                 let (control, bar) = loop(ctx, "fool", total: steps)
-                let r = try Visualize.fool(net, try picture(args, "x"), class: try classArgument(args, "class", net), steps: steps,
+                let r = try Visualize.fool(net, try picture(args, "x", net), class: try classArgument(args, "class", net), steps: steps,
                                  learningRate: Float(try args.number("lr")), control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 let names = net.spec?.classNames ?? []

@@ -164,7 +164,14 @@ enum NetworkCalls {
         if spec.channels == 1 && t.shape[0] != 1 { t = try toGray(t) }
         if spec.channels == 3 && t.shape[0] != 3 { t = try toRGB(t) }
         if spec.height > 0, spec.width > 0, t.shape[1] != spec.height || t.shape[2] != spec.width {
-            t = try resize(t, height: spec.height, width: spec.width)
+            if t.shape[1] * spec.width == t.shape[2] * spec.height {
+                t = try resize(t, height: spec.height, width: spec.width)
+            } else {
+                // Another aspect ratio: scale the shorter side to 8/7 of the input size (256 for
+                // 224, as ImageNet models are evaluated) and take the centre.
+                t = try resize(t, shorterSide: max(spec.height, spec.width) * 8 / 7)
+                t = try centerCrop(t, height: spec.height, width: spec.width)
+            }
         }
         return t
     }
