@@ -127,20 +127,7 @@ public enum ASTPrinter {
         var t = "\""
         for part in parts {
             switch part {
-            case .text(let s):
-                for c in s.unicodeScalars {
-                    switch c {
-                    case "\\": t += "\\\\"
-                    case "\"": t += "\\\""
-                    case "\n": t += "\\n"
-                    case "\t": t += "\\t"
-                    case "\r": t += "\\r"
-                    case "\0": t += "\\0"
-                    case "{": t += "\\{"
-                    case "}": t += "\\}"
-                    default: t.unicodeScalars.append(c)
-                    }
-                }
+            case .text(let s): t += escapedLiteralText(s)
             case .interpolation(let e): t += "{" + source(e) + "}"
             }
         }
@@ -208,4 +195,24 @@ public enum ASTPrinter {
         case .lambda(let f): return "(lambda \(outline(f)))"
         }
     }
+}
+
+/// Text as it is written between a string literal's quotes: the escapes the lexer reads back
+/// (backslash, quote, newline, tab, carriage return, NUL, and braces, which would interpolate).
+func escapedLiteralText(_ s: String) -> String {
+    var t = ""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\\": t += "\\\\"
+        case "\"": t += "\\\""
+        case "\n": t += "\\n"
+        case "\t": t += "\\t"
+        case "\r": t += "\\r"
+        case "\0": t += "\\0"
+        case "{": t += "\\{"
+        case "}": t += "\\}"
+        default: t.unicodeScalars.append(c)
+        }
+    }
+    return t
 }

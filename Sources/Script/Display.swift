@@ -52,20 +52,7 @@ public enum Display {
     /// A value as it would be written in the language (for defaults in signatures).
     static func source(_ v: Value) -> String {
         switch v {
-        case .string(let s):
-            var t = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\\": t += "\\\\"
-                case "\"": t += "\\\""
-                case "\n": t += "\\n"
-                case "\t": t += "\\t"
-                case "{": t += "\\{"
-                case "}": t += "\\}"
-                default: t.unicodeScalars.append(c)
-                }
-            }
-            return t + "\""
+        case .string(let s): return "\"" + escapedLiteralText(s) + "\""
         case .list(let xs): return "[" + xs.map(source).joined(separator: ", ") + "]"
         default: return text(v)
         }
