@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
         let selected = workloads.filter { only == nil || $0.name == only }
         let blas = BLASKernel.loadedCoreName
         for workload in selected {
+            // Counting a network's FLOPs builds it: done before the reset, so it is not part
+            // of the workload's memory.
+            let flops = workload.flops
             _ = PeakMemory.reset()
             // The inputs are part of the workload's memory, so they are built after the reset.
             let body = try workload.setup()
@@ -46,7 +49,7 @@ struct Bench: ParsableCommand {
             let ms = median(times)
             let result = BenchResult(
                 workload: workload.name, ms: ms,
-                gflops: ms > 0 ? workload.flops.map { $0 / (ms * 1e6) } : nil,
+                gflops: ms > 0 ? flops.map { $0 / (ms * 1e6) } : nil,
                 threads: Parallel.threads, maxrssMB: PeakMemory.peakMegabytes(), blas: blas)
             print(result.jsonLine)
             fflush(stdout)

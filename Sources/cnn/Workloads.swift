@@ -8,9 +8,17 @@ struct Workload {
     let name: String
     /// Floating-point operations in one timed run (a multiply-add counts 2); nil where no
     /// count applies.
-    let flops: Double?
+    var flops: Double? { count() }
     /// Builds the inputs (not timed) and returns the work to time, which is run many times.
     let setup: () throws -> () throws -> Void
+    /// Evaluated when the figure is printed, so listing workloads builds no network.
+    private let count: () -> Double?
+
+    init(name: String, flops: @autoclosure @escaping () -> Double?, setup: @escaping () throws -> () throws -> Void) {
+        self.name = name
+        self.count = flops
+        self.setup = setup
+    }
 }
 
 /// FLOP counts, the same formulas as scripts/bench-torch.py.
@@ -52,7 +60,7 @@ let workloads: [Workload] = [
 + EngineBenchmarks.all.map { Workload(name: $0.name, flops: $0.flops, setup: $0.prepare) }
 + [
     // One step of class model visualization on VGG16: the saliency pass plus the image update.
-    Workload(name: "vgg16.classviz_step", flops: 2 * ((try? EngineBenchmarks.vgg16Flops()) ?? 0)) {
+    Workload(name: "vgg16.classviz_step", flops: 2 * EngineBenchmarks.vgg16Flops) {
         let net = try Network.vgg16()
         return { _ = try classModel(net, class: 0, steps: 1, learningRate: 1, l2: 0.01) }
     },
