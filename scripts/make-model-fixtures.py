@@ -236,12 +236,63 @@ def operator_fixtures():
     without_stack_traces(path("onnx", "operators_dynamo.onnx"))
 
 
+# --- Every format end to end (Tests/ShellTests/FormatRunTests.swift) ------------------
+
+class TinyClassifier(nn.Module):
+    """The network the end-to-end scripts build in cnnlab for the weight-only formats:
+    conv-bn-relu-maxpool, conv-relu, global average pool, linear to 4 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
+        x = torch.relu(self.conv2(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def format_fixtures():
+    """One random-weight classifier in every format a user brings, with the input, its logits and
+    the saliency map (|d logit / d input|, max over channels) for the top class, from PyTorch."""
+    torch.manual_seed(3)
+    net = TinyClassifier()
+    randomize_batch_norms(net)
+    net.eval()
+    x = torch.rand(1, 3, 12, 12)
+    xg = x.clone().requires_grad_(True)
+    y = net(xg)
+    top = int(y.argmax())
+    y[0, top].backward()
+    saliency = xg.grad.abs().amax(dim=1)  # [1, H, W]
+    folder = "formats"
+    np.save(path(folder, "input.npy"), x[0].numpy())
+    np.save(path(folder, "logits.npy"), y.detach()[0].numpy())
+    np.save(path(folder, "saliency.npy"), saliency.numpy())
+    with open(path(folder, "labels.txt"), "w") as f:
+        f.write("cat\ndog\nbird\nfish\n")
+    sd = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(net.state_dict(), path(folder, "tiny.pth"))
+    save_file({k: v.contiguous() for k, v in sd.items()}, path(folder, "tiny.safetensors"))
+    np.savez(path(folder, "tiny.npz"), **{k: v.numpy() for k, v in sd.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path(folder, "tiny_legacy.onnx"), dynamo=False, opset_version=13,
+                          input_names=["input"], output_names=["logits"])
+    torch.onnx.export(net, (x,), path(folder, "tiny_dynamo.onnx"), dynamo=True, external_data=False, verbose=False)
+    without_stack_traces(path(folder, "tiny_dynamo.onnx"))
+
+
 GROUPS = {
     "numpy": numpy_fixtures,
     "safetensors": safetensors_fixture,
     "pytorch": state_dict_fixtures,
     "onnx": onnx_fixtures,
     "onnx-operators": operator_fixtures,
+    "formats": format_fixtures,
 }
 
 if __name__ == "__main__":
@@ -252,7 +303,7 @@ if __name__ == "__main__":
     if unknown:
         sys.exit("unknown fixture group(s) %s; expected some of %s" % (", ".join(unknown), ", ".join(GROUPS)))
     if not chosen:
-        for sub in ["npy", "npz", "safetensors", "pytorch", "onnx"]:
+        for sub in ["npy", "npz", "safetensors", "pytorch", "onnx", "formats"]:
             shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
     for name in chosen or GROUPS:
         GROUPS[name]()

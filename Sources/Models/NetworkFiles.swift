@@ -34,12 +34,28 @@ public enum NetworkFiles {
             try assign(file.tensors, to: network, path: path, strict: true)
             return network
         case .onnx:
-            _ = try ONNXModel(contentsOf: url)
-            throw ModelFileError(path: path, problem: "ONNX graphs cannot be turned into networks yet")
+            return try Network.fromONNX(contentsOf: url)
+        case .numpy where TensorFiles.isSingleArray(path):
+            throw ModelFileError(path: path, problem: "holds one array, not a network",
+                                 expected: "a network file (.onnx, or .safetensors written by save); load(\"\(path)\") in a script gives the tensor")
         case .pytorch, .numpy:
             throw ModelFileError(path: path, problem: "holds weights only, not a network",
                                  expected: "a network built in cnnlab (or from the zoo) to put them on: load_weights(net, \"\(path)\")")
         }
+    }
+
+    /// Class names from a text file, one per line (blank lines at the end are ignored).
+    public static func readClassNames(_ path: String) throws -> [String] {
+        let url = URL(fileURLWithPath: path)
+        let data = try withFile(url) { try readFileBytes(url) }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ModelFileError(path: path, problem: "is not UTF-8 text", expected: "one class name per line")
+        }
+        var names = text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r"))) }
+        while names.last?.isEmpty == true { names.removeLast() }
+        guard !names.isEmpty else { throw ModelFileError(path: path, problem: "lists no class names", expected: "one class name per line") }
+        return names
     }
 
     /// The named tensors of a weights file of any supported format.
@@ -156,7 +172,7 @@ enum WeightFormat {
         case "npz", "npy": self = .numpy
         default:
             throw ModelFileError(path: path, problem: "unknown model format '.\(ext)'",
-                                 expected: "one of .safetensors, .onnx, .pth/.pt (PyTorch state dict), .npz")
+                                 expected: "one of .safetensors, .onnx, .pth/.pt (PyTorch state dict), .npz, .npy")
         }
     }
 }

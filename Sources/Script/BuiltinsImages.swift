@@ -36,19 +36,32 @@ extension Builtins {
                     example: "img = image(\"photo.png\")", exampleUsesFiles: true) { args, _ in
                 .image(try ImageFile.read(try args.string("path")))
             },
-            Builtin("save", category: .images, parameters: [.required("x", .image, .network), .required("path", .string)],
-                    summary: "Writes a picture to a PNG file, or a network to a .safetensors file, creating its folder if needed.",
-                    help: "Tensors outside [0, 1] are scaled min to max first, as `show` does. A network keeps its architecture beside its weights, so load(path) gives it back. The file is written whole or not at all.",
+            Builtin("save", category: .images, parameters: [.required("x", .image, .network, .any), .required("path", .string),
+                                                             .optional("name", .string, default: .string("tensor"))],
+                    summary: "Writes a picture to a PNG file, a network to a .safetensors file, or tensors to .npy, .npz or .safetensors; creates the folder if needed.",
+                    help: "Tensors outside [0, 1] are scaled min to max first for a PNG, as `show` does. A network keeps its architecture beside its weights, so load(path) gives it back. A tensor goes to .npy as float32 in C order with its shape (np.load reads it); several go to one .npz or .safetensors file as a record: save(tensors(a=x, b=y), path). A single tensor in a .npz or .safetensors file is called `name`. The file is written whole or not at all.",
                     example: "save(randn(28, 28, seed=1), \"out/noise.png\")", exampleUsesFiles: true) { args, _ in
                 let path = try args.string("path")
+                let ext = (path as NSString).pathExtension.lowercased()
                 if case .network(let net) = args["x"] {
-                    guard path.lowercased().hasSuffix(".safetensors") else { throw ScriptError("save: networks are saved as .safetensors files", argument: "path") }
+                    guard ext == "safetensors" else { throw ScriptError("save: networks are saved as .safetensors files", argument: "path") }
                     let folder = (path as NSString).deletingLastPathComponent
                     if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
                     do { try NetworkFiles.save(net, to: path) } catch let e as ModelFileError { throw ScriptError(e.description, argument: "path") }
                     return .none
                 }
-                guard path.lowercased().hasSuffix(".png") else { throw ScriptError("save: writes PNG files; end the name with .png", argument: "path") }
+                if ["npy", "npz", "safetensors"].contains(ext) {
+                    let named = try namedTensors(args["x"], name: try args.string("name"))
+                    let folder = (path as NSString).deletingLastPathComponent
+                    if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+                    do { try TensorFiles.write(named, to: (path as NSString).expandingTildeInPath) }
+                    catch let e as ModelFileError { throw ScriptError("save: \(e.description)", argument: "x") }
+                    return .none
+                }
+                if case .record(let r) = args["x"], r.typeName == "tensors" {
+                    throw ScriptError("save: several tensors go to a .npz or .safetensors file", argument: "path")
+                }
+                guard path.lowercased().hasSuffix(".png") else { throw ScriptError("save: writes pictures to .png files and tensors to .npy, .npz or .safetensors; end the name with one of those", argument: "path") }
                 let pixels: Tensor
                 do { pixels = try picture(args["x"]) } catch let e as ScriptError { throw ScriptError("save: \(e.message)", argument: "x") }
                 let folder = (path as NSString).deletingLastPathComponent

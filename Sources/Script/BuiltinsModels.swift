@@ -39,6 +39,23 @@ extension Builtins {
         })
     }
 
+    /// Named tensors as a record, sorted by name.
+    static func tensorRecord(_ named: [String: Tensor]) -> Value {
+        .record(Record(typeName: "tensors", fields: named.sorted { $0.key < $1.key }.map { ($0.key, .tensor(Variable($0.value))) }))
+    }
+
+    /// A value's tensors by name, for saving: one tensor (named `name`), or a record's tensor fields.
+    static func namedTensors(_ value: Value, name: String) throws -> [String: Tensor] {
+        if case .record(let r) = value, r.typeName == "tensors" {
+            var named: [String: Tensor] = [:]
+            for (field, v) in r.fields { if let t = v.tensorValue { named[field] = t } }
+            guard !named.isEmpty else { throw ScriptError("save: \(Value.article(r.typeName)) holds no tensors", argument: "x") }
+            return named
+        }
+        guard let t = value.tensorValue else { throw ScriptError("save: \(value.describedType) cannot be saved as a tensor", argument: "x") }
+        return [name: t]
+    }
+
     /// A folder of IDX files, read once per session.
     static func dataset(_ folder: String, _ split: String, limit: Int?) throws -> IDXDataset {
         do { return try IDXDataset.load(folder: (folder as NSString).expandingTildeInPath, split: split, limit: limit) }
@@ -48,15 +65,24 @@ extension Builtins {
     static var models: [Builtin] {
         [
             Builtin("load", category: .models,
-                    parameters: [.required("name", .string), .optional("preset", .string, .none, default: .none)],
-                    summary: "A network: the bundled model (\"fashion\"), one from the zoo (\"efficientnet-lite0\", after cnn fetch), or a file (.safetensors saved by cnnlab, .onnx).",
-                    help: "Bundled models know their input size, normalization and class names. A file without them (ONNX) takes `preset`: \"imagenet\", \"unit\" ([0, 1]) or \"symmetric\" ([-1, 1]). Weights alone (.pth, .npz) go onto a network with load_weights.",
+                    parameters: [.required("name", .string), .optional("preset", .string, .none, default: .none),
+                                 .optional("classes", .string, .none, default: .none), .optional("tensor", .string, .none, default: .none)],
+                    summary: "A network: the bundled model (\"fashion\"), one from the zoo (\"efficientnet-lite0\", after cnn fetch), or a file (.onnx, .safetensors saved by cnnlab); or tensors from a .npy, .npz, .safetensors or .pth file.",
+                    help: "Bundled models know their input size, normalization and class names. A file without them (ONNX) takes `preset`: \"imagenet\" (ImageNet's normalization and its 1000 class names), \"unit\" ([0, 1]) or \"symmetric\" ([-1, 1]); `classes` names a text file with one class name per line. A .npy file gives its array as a tensor; a file of several named tensors (.npz, weights-only .safetensors, .pth) gives a record of them by name (t[\"name\"]), and `tensor=\"name\"` picks one. Weights go onto a network with load_weights.",
                     example: "net = load(\"fashion\")\nlayers(net)") { args, _ in
                 let name = try args.string("name")
                 let isPath = name.contains("/") || name.contains(".")
                 let net: Network
                 do {
-                    if isPath { net = try NetworkFiles.load((name as NSString).expandingTildeInPath) }
+                    if isPath {
+                        let path = (name as NSString).expandingTildeInPath
+                        if !args.isNone("tensor") { return .tensor(Variable(try TensorFiles.read(path, named: try args.string("tensor")))) }
+                        switch try TensorFiles.open(path) {
+                        case .network(let n): net = n
+                        case .tensor(let t): return .tensor(Variable(t))
+                        case .tensors(let named): return tensorRecord(named)
+                        }
+                    }
                     else if Zoo.modelNames.contains(name.lowercased()) { net = try Zoo.load(name) }
                     else if Bundled.modelNames.contains(name) { net = try NetworkFiles.load(try Bundled.modelPath(name)) }
                     else {
@@ -65,13 +91,41 @@ extension Builtins {
                         throw ScriptError("load: no model named '\(name)'\(hint); models are \(known.joined(separator: ", ")), or give a file path", argument: "name")
                     }
                 } catch let e as ModelFileError { throw ScriptError(e.description, argument: "name") }
+                if !args.isNone("tensor") { throw ScriptError("load: tensor= picks a tensor from a file of tensors; '\(name)' is a model", argument: "tensor") }
                 if !args.isNone("preset") {
-                    let n = try Normalization.named(try args.string("preset"))
+                    let preset = try args.string("preset")
+                    let n = try Normalization.named(preset)
                     var spec = net.spec ?? InputSpec(channels: n.mean.count == 1 ? 1 : n.mean.count, height: 0, width: 0)
                     spec.mean = n.mean; spec.std = n.std
+                    if n.name == "imagenet" && args.isNone("classes") {
+                        do { spec.classNames = try Zoo.imagenetClasses() } catch let e as ModelFileError { throw ScriptError(e.description, argument: "preset") }
+                    }
+                    net.spec = spec
+                }
+                if !args.isNone("classes") {
+                    let names: [String]
+                    do { names = try NetworkFiles.readClassNames((try args.string("classes") as NSString).expandingTildeInPath) }
+                    catch let e as ModelFileError { throw ScriptError("load: \(e.description)", argument: "classes") }
+                    var spec = net.spec ?? InputSpec(channels: 1, height: 0, width: 0)
+                    if spec.height > 0, spec.width > 0, let last = net.nodes.last?.name,
+                       let out = try? net.shapes(for: [1, spec.channels, spec.height, spec.width])[last],
+                       case let count = out.dropFirst().reduce(1, *), count != names.count {
+                        throw ScriptError("load: \(try args.string("classes")) lists \(names.count) class names, but the network gives \(count) scores", argument: "classes")
+                    }
+                    spec.classNames = names
                     net.spec = spec
                 }
                 return .network(net)
+            },
+            Builtin("tensors", category: .models, parameters: [.keywords("tensors", .tensor)],
+                    summary: "Named tensors as one record, to save several in one .npz or .safetensors file: save(tensors(a=x, b=y), \"out/both.npz\").",
+                    help: "The record's fields are the tensors by name; load gives such a record back from a file of several tensors.",
+                    example: "t = tensors(x=zeros(2, 3), y=ones(4))\nt.y") { args, _ in
+                guard !args.keywords.isEmpty else { throw ScriptError("tensors: name each tensor, as in tensors(saliency=s, input=x)") }
+                return .record(Record(typeName: "tensors", fields: try args.keywords.map { name, value in
+                    guard let t = value.tensorValue else { throw ScriptError("tensors: '\(name)' must be a tensor, not \(value.describedType)", argument: name) }
+                    return (name, .tensor(Variable(t)))
+                }))
             },
             Builtin("load_weights", category: .models,
                     parameters: [.required("net", .network), .required("path", .string), .optional("strict", .bool, default: .bool(true))],
