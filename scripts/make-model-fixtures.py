@@ -286,12 +286,71 @@ def format_fixtures():
     without_stack_traces(path(folder, "tiny_dynamo.onnx"))
 
 
+class GraphOperatorNet(nn.Module):
+    """The operators of the later torchvision families and of other exporters, in one small graph:
+    hard swish and hard sigmoid (MobileNetV3), a channel shuffle and chunk (ShuffleNet v2), SiLU
+    (EfficientNet), a layer norm over channels between permutes, GELU and a linear layer on the
+    last axis (ConvNeXt), PReLU, nearest upsampling, minimum/maximum, neg, exp, pow, sqrt, sums and
+    maxima over axes, where on constants and expand."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.prelu = nn.PReLU(8)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.norm = nn.LayerNorm(8)
+        self.pointwise = nn.Linear(8, 8)
+        self.register_buffer("mask", torch.tensor([1.0, 0, 1, 1, 0, 1, 1, 0]).view(1, 8, 1, 1) > 0)
+        self.fc = nn.Linear(8 + 8 + 6, 5)
+
+    def forward(self, x):
+        x = self.prelu(self.conv1(x))                             # [1, 8, 6, 6]
+        b, c, h, w = x.shape
+        x = x.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)  # channel shuffle
+        left, right = x.chunk(2, dim=1)
+        right = F.hardswish(self.conv2(right)) * F.hardsigmoid(right)
+        x = torch.cat([left, right * torch.sigmoid(right)], dim=1)
+        y = self.norm(x.permute(0, 2, 3, 1))                       # NHWC
+        y = self.pointwise(F.gelu(y)).permute(0, 3, 1, 2)          # back to NCHW
+        y = torch.where(self.mask, y, -y)
+        z = F.interpolate(y, scale_factor=2, mode="nearest")       # [1, 8, 12, 12]
+        z = torch.maximum(torch.minimum(z, torch.tensor(1.5)), torch.tensor(-1.5))
+        pooled = z.sum(dim=(2, 3)) / 144.0 + torch.sqrt(torch.exp(-z).mean(dim=(2, 3)))
+        peaks = torch.amax(y, dim=(2, 3)).pow(2.0)
+        rows = (z.mean(dim=1) + torch.zeros(1, 1, 12).expand(1, 12, 12)).amax(dim=2)[:, :6]
+        return self.fc(torch.cat([pooled, peaks, rows], dim=1))
+
+
+def graph_operator_fixtures():
+    torch.manual_seed(4)
+    net = GraphOperatorNet().eval()
+    x = torch.randn(1, 3, 6, 6)
+    xg = x.clone().requires_grad_(True)
+    y = net(xg)
+    y[0, 2].backward()
+    np.save(path("onnx", "graph_operators_input.npy"), x.numpy())
+    np.save(path("onnx", "graph_operators_output.npy"), y.detach().numpy())
+    np.save(path("onnx", "graph_operators_gradient.npy"), xg.grad.numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path("onnx", "graph_operators_legacy.onnx"), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["output"])
+    torch.onnx.export(net, (x,), path("onnx", "graph_operators_dynamo.onnx"), dynamo=True, external_data=False,
+                      verbose=False)
+    without_stack_traces(path("onnx", "graph_operators_dynamo.onnx"))
+    import onnx
+    for kind in ["legacy", "dynamo"]:
+        ops = sorted({n.op_type for n in onnx.load(path("onnx", "graph_operators_%s.onnx" % kind)).graph.node})
+        print(kind, ops)
+
+
 GROUPS = {
     "numpy": numpy_fixtures,
     "safetensors": safetensors_fixture,
     "pytorch": state_dict_fixtures,
     "onnx": onnx_fixtures,
     "onnx-operators": operator_fixtures,
+    "onnx-graph-operators": graph_operator_fixtures,
     "formats": format_fixtures,
 }
 

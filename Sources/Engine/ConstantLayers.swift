@@ -10,7 +10,7 @@
 /// broadcast as in NumPy; gradients are those of `add`, `subtract`, `multiply` and `divide`.
 public final class ArithmeticLayer: Layer {
     public enum Operation: String, CaseIterable, Sendable {
-        case add, subtract, multiply, divide
+        case add, subtract, multiply, divide, minimum, maximum
     }
 
     public let operation: Operation
@@ -53,6 +53,8 @@ public final class ArithmeticLayer: Layer {
         case .subtract: return try subtract(a, b)
         case .multiply: return try multiply(a, b)
         case .divide: return try divide(a, b)
+        case .minimum: return try extremum(a, b, larger: false)
+        case .maximum: return try extremum(a, b, larger: true)
         }
     }
 

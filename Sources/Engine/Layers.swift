@@ -8,6 +8,8 @@ public enum LayerRegistry {
         "conv2d", "linear", "batchnorm", "relu", "leaky_relu", "sigmoid", "tanh", "clip", "relu6",
         "softmax", "log_softmax", "lrn", "maxpool", "avgpool", "global_avgpool", "adaptive_avgpool",
         "dropout", "flatten", "reshape", "identity", "pad", "add", "mul", "concat", "arithmetic",
+        "hardsigmoid", "hardswish", "erf", "gelu", "exp", "sqrt", "neg", "pow", "prelu", "layernorm",
+        "transpose", "slice", "reduce", "upsample", "gather",
     ]
 
     static func construct(_ a: Attributes, _ g: inout SeededGenerator) throws -> Layer {
@@ -15,7 +17,11 @@ public enum LayerRegistry {
         case "conv2d": return try Conv2dLayer(a, &g)
         case "linear": return try LinearLayer(a, &g)
         case "batchnorm": return try BatchNormLayer(attributes: a)
-        case "relu", "leaky_relu", "sigmoid", "tanh", "clip", "relu6", "softmax", "log_softmax", "lrn": return Activation(a)
+        case "relu", "leaky_relu", "sigmoid", "tanh", "clip", "relu6", "softmax", "log_softmax", "lrn",
+             "hardsigmoid", "hardswish", "erf", "gelu", "exp", "sqrt", "neg", "pow": return Activation(a)
+        case "prelu": return try PReLULayer(attributes: a)
+        case "layernorm": return try LayerNormLayer(attributes: a)
+        case "transpose", "slice", "reduce", "upsample", "gather": return ShapeLayer(a)
         case "maxpool", "avgpool": return try PoolLayer(attributes: a)
         case "global_avgpool", "adaptive_avgpool": return AdaptivePoolLayer(a)
         case "dropout": return DropoutLayer(a)
@@ -147,7 +153,18 @@ public final class Activation: Layer {
         case "lrn":
             return try localResponseNorm(x, size: try a.int("size", 5), alpha: try a.float("alpha", 1e-4),
                                          beta: try a.float("beta", 0.75), k: try a.float("k", 1))
-        default: throw EngineError.unknownName(kind, candidates: ["relu", "leaky_relu", "sigmoid", "tanh", "relu6", "clip", "softmax", "log_softmax", "lrn"])
+        case "hardsigmoid": return hardSigmoid(x, alpha: try a.float("alpha", 0.2), beta: try a.float("beta", 0.5))
+        case "hardswish": return hardSwish(x)
+        case "erf": return erf(x)
+        case "gelu": return gelu(x)
+        case "exp": return elementwise(.exp, x)
+        case "sqrt": return elementwise(.sqrt, x)
+        case "neg": return negate(x)
+        case "pow":
+            let p = try a.float("exponent")
+            return p == 2 ? elementwise(.square, x) : power(x, p)
+        default: throw EngineError.unknownName(kind, candidates: ["relu", "leaky_relu", "sigmoid", "tanh", "relu6", "clip", "softmax", "log_softmax", "lrn",
+                                                                  "hardsigmoid", "hardswish", "erf", "gelu", "exp", "sqrt", "neg", "pow"])
         }
     }
 
@@ -203,7 +220,9 @@ public final class DropoutLayer: Layer {
     }
 }
 
-/// flatten (start_dim), reshape (shape, with -1; the batch dimension is kept when keep_batch is true), identity, pad ([top, left, bottom, right], value).
+/// flatten (start_dim), reshape (shape, with -1; the batch dimension is kept when keep_batch is true), identity, pad ([top, left, bottom, right], value),
+/// transpose (perm), slice (axes, starts, ends, steps; Python's rules), reduce (op sum/max/mean, axes, keepdims), upsample (scale [h, w], nearest),
+/// gather (axis, indices, indices_shape: NumPy's take).
 public final class ShapeLayer: Layer {
     public override func forward(_ inputs: [Variable], name: String, context: ForwardContext) throws -> Variable {
         let x = try single(inputs)
@@ -216,8 +235,75 @@ public final class ShapeLayer: Layer {
         case "pad":
             let p = try attributes.ints("padding", count: 4)
             return try pad2d(x, (p[0], p[1], p[2], p[3]), value: try attributes.float("value", 0))
+        case "transpose": return try permute(x, try attributes.intList("perm"))
+        case "slice":
+            let axes = try attributes.intList("axes"), starts = try attributes.intList("starts"), ends = try attributes.intList("ends")
+            let steps = attributes.values["steps"] == nil ? [Int](repeating: 1, count: axes.count) : try attributes.intList("steps")
+            guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {
+                throw EngineError.invalidArgument("slice: axes, starts, ends and steps must be as many")
+            }
+            var indices = [SliceIndex](repeating: .all, count: x.shape.count)
+            for (i, axis) in axes.enumerated() {
+                let d = axis < 0 ? axis + x.shape.count : axis
+                guard d >= 0, d < x.shape.count else { throw EngineError.invalidArgument("slice: axis \(axis) is out of range for shape \(x.shape)") }
+                indices[d] = .range(start: starts[i], end: ends[i], step: steps[i])
+            }
+            return try slice(x, indices)
+        case "reduce":
+            return try reduce(x, try attributes.string("op", "sum"), axes: try attributes.intList("axes"), keepDims: try attributes.bool("keepdims", true))
+        case "upsample":
+            let s = try attributes.ints("scale", count: 2)
+            return try upsampleNearest(x, scale: (s[0], s[1]))
+        case "gather":
+            let indices = try attributes.intList("indices")
+            let shape = attributes.values["indices_shape"] == nil ? [indices.count] : try attributes.intList("indices_shape")
+            return try take(x, axis: try attributes.int("axis", 0), indices: indices, indicesShape: shape)
         default: return x
         }
+    }
+}
+
+/// prelu: attribute shape (of the slope, e.g. [C, 1, 1]); parameter slope, broadcast against the input.
+public final class PReLULayer: Layer {
+    init(attributes a: Attributes) throws {
+        let shape = try a.intList("shape")
+        guard shape.allSatisfy({ $0 >= 1 }), shape.reduce(1, *) <= 1 << 20 else {
+            throw EngineError.invalidArgument("prelu: slope shape \(shape) must have positive sizes and at most 2^20 values")
+        }
+        super.init(a)
+        declare("slope", Tensor(repeating: 0.25, shape: shape))
+    }
+
+    public override func forward(_ inputs: [Variable], name: String, context: ForwardContext) throws -> Variable {
+        try prelu(try single(inputs), variable("slope", name, context)!)
+    }
+}
+
+/// layernorm: attributes shape (of the normalized trailing axes, which weight and bias take), eps.
+public final class LayerNormLayer: Layer {
+    init(attributes a: Attributes) throws {
+        let shape = try a.intList("shape")
+        guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }), shape.reduce(1, *) <= 1 << 24 else {
+            throw EngineError.invalidArgument("layernorm: shape \(shape) must have positive sizes")
+        }
+        super.init(a)
+        declare("weight", Tensor(ones: shape))
+        declare("bias", Tensor(zeros: shape))
+    }
+
+    public override func forward(_ inputs: [Variable], name: String, context: ForwardContext) throws -> Variable {
+        let x = try single(inputs)
+        let shape = try attributes.intList("shape")
+        guard x.shape.count >= shape.count, Array(x.shape.suffix(shape.count)) == shape else {
+            throw EngineError.shapeMismatch("layernorm normalizes trailing axes \(shape), got an input of shape \(x.shape)")
+        }
+        return try layerNorm(x, weight: variable("weight", name, context), bias: variable("bias", name, context),
+                             axis: x.shape.count - shape.count, eps: try attributes.float("eps", 1e-5))
+    }
+
+    public override func outputShape(_ inputs: [[Int]]) throws -> [Int] {
+        guard let s = inputs.first else { throw EngineError.invalidArgument("layernorm takes one input") }
+        return s
     }
 }
 

@@ -25,7 +25,7 @@ extension ONNXImporter {
         "Div": { try $0.arithmetic(.divide) },
         "Dropout": { try $0.dropout() },
         "Flatten": { try $0.flatten() },
-        "Gather": { try $0.gather() },
+        "Gather": { $0.readsComputed ? try $0.gatherComputed() : try $0.gather() },
         "Gemm": { try $0.gemm() },
         "GlobalAveragePool": { try $0.produce("global_avgpool", reading: [try $0.input(0)]) },
         "Identity": { $0.bind(try $0.input(0)) },
@@ -36,20 +36,20 @@ extension ONNXImporter {
         "MaxPool": { try $0.pool("maxpool") },
         "Mul": { try $0.arithmetic(.multiply) },
         "Pad": { try $0.pad() },
-        "ReduceMean": { try $0.reduceMean() },
+        "ReduceMean": { try $0.reduction("mean") },
         "Relu": { try $0.produce("relu", reading: [try $0.input(0)]) },
         "Reshape": { try $0.reshape() },
         "Shape": { try $0.shapeOf() },
         "Sigmoid": { try $0.produce("sigmoid", reading: [try $0.input(0)]) },
-        "Slice": { try $0.slice() },
+        "Slice": { $0.readsComputed ? try $0.sliceComputed() : try $0.slice() },
         "Softmax": { try $0.softmax("softmax") },
         "Squeeze": { try $0.squeeze(inserting: false) },
         "Sub": { try $0.arithmetic(.subtract) },
         "Sum": { try $0.join("add") },
         "Tanh": { try $0.produce("tanh", reading: [try $0.input(0)]) },
-        "Transpose": { try $0.transposeConstant() },
+        "Transpose": { $0.readsComputed ? try $0.transposeComputed() : try $0.transposeConstant() },
         "Unsqueeze": { try $0.squeeze(inserting: true) },
-    ]
+    ].merging(graphConversions) { first, _ in first }
 }
 
 // MARK: - Convolution, pooling, normalization
@@ -250,6 +250,7 @@ extension NodeImport {
     /// the constant when one side is an initializer, folded now when both are.
     func arithmetic(_ operation: ArithmeticLayer.Operation) throws {
         let a = try input(0), b = try input(1)
+        if case .constant(let x, let ix?) = a, case .constant(let y, let iy?) = b { return try integerArithmetic(operation, x, ix, y, iy) }
         switch (a, b) {
         case (.computed, .constant(let c, _)):
             try produce("arithmetic", ["op": .string(operation.rawValue), "shape": .ints(c.shape)],
@@ -261,7 +262,7 @@ extension NodeImport {
             switch operation {
             case .add: try produce("add", reading: [a, b])
             case .multiply: try produce("mul", reading: [a, b])
-            case .subtract, .divide: try produce("arithmetic", ["op": .string(operation.rawValue)], reading: [a, b])
+            case .subtract, .divide, .minimum, .maximum: try produce("arithmetic", ["op": .string(operation.rawValue)], reading: [a, b])
             }
         }
     }

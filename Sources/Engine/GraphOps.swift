@@ -1,0 +1,202 @@
+import Foundation
+
+// The ops exported graphs use besides the classic CNN ones: MobileNetV3's hard sigmoid and hard
+// swish, GELU through erf (ConvNeXt), PReLU, permutations (channel shuffle, NHWC layouts), layer
+// normalization, elementwise minimum and maximum, reductions over several axes and nearest
+// upsampling. Each has its backward pass; GradientCheckTests checks them by finite differences.
+
+/// Elementwise y = f(x) with dx = dy · f'(x, y).
+private func pointwise(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+    let y = x.value.map(f)
+    return Variable.result(y, [x]) { dy in
+        [Tensor(shape: dy.shape) { dx in
+            x.value.withUnsafeBufferPointer { xs in y.withUnsafeBufferPointer { ys in dy.withUnsafeBufferPointer { d in
+                for i in 0..<dx.count { dx[i] = d[i] * df(xs[i], ys[i]) }
+            }}}
+        }]
+    }
+}
+
+/// y = clamp(α·x + β, 0, 1) (ONNX's defaults α = 0.2, β = 0.5; PyTorch's are 1/6 and 1/2).
+public func hardSigmoid(_ x: Variable, alpha: Float = 0.2, beta: Float = 0.5) -> Variable {
+    pointwise(x, { Swift.min(Swift.max(alpha * $0 + beta, 0), 1) }, { v, _ in
+        let u = alpha * v + beta
+        return u > 0 && u < 1 ? alpha : 0
+    })
+}
+
+/// y = x · clamp(x/6 + 1/2, 0, 1), MobileNetV3's activation.
+public func hardSwish(_ x: Variable) -> Variable {
+    pointwise(x, { $0 * Swift.min(Swift.max($0 / 6 + 0.5, 0), 1) }, { v, _ in
+        if v <= -3 { return 0 }
+        if v >= 3 { return 1 }
+        return v / 3 + 0.5
+    })
+}
+
+/// The error function; d/dx = 2/√π · e^(−x²).
+public func erf(_ x: Variable) -> Variable {
+    pointwise(x, { Foundation.erf($0) }, { v, _ in 1.1283791670955126 * Foundation.exp(-v * v) })
+}
+
+/// GELU, x · Φ(x) with Φ the standard normal distribution function (the exact form, through erf).
+public func gelu(_ x: Variable) -> Variable {
+    pointwise(x, { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }, { v, _ in
+        0.5 * (1 + Foundation.erf(v * 0.70710678118654752)) + v * 0.3989422804014327 * Foundation.exp(-0.5 * v * v)
+    })
+}
+
+/// y = x for x > 0, slope · x otherwise, with `slope` broadcast against x (one per channel: [C, 1, 1]).
+public func prelu(_ x: Variable, _ slope: Variable) throws -> Variable {
+    let y = try broadcastMap(x.value, slope.value) { $0 > 0 ? $0 : $0 * $1 }
+    return Variable.result(y, [x, slope]) { dy in
+        let dx = try broadcastMap(try broadcastMap(x.value, slope.value) { $0 > 0 ? 1 : $1 }, dy, *)
+        let ds = slope.requiresGrad ? try sumToShape(try broadcastMap(x.value.map { Swift.min($0, 0) }, dy, *), slope.shape) : nil
+        return [try sumToShape(dx, x.shape), ds]
+    }
+}
+
+/// The elementwise smaller (`larger` false) or larger of a and b, broadcast; the gradient goes
+/// to the operand chosen (to a on a tie).
+public func extremum(_ a: Variable, _ b: Variable, larger: Bool) throws -> Variable {
+    let y = try broadcastMap(a.value, b.value) { larger ? Swift.max($0, $1) : Swift.min($0, $1) }
+    return Variable.result(y, [a, b]) { dy in
+        let pickA = try broadcastMap(a.value, b.value) { (larger ? $0 >= $1 : $0 <= $1) ? 1 : 0 }
+        let ga = try broadcastMap(pickA, dy, *), gb = try broadcastMap(pickA.map { 1 - $0 }, dy, *)
+        return [a.requiresGrad ? try sumToShape(ga, a.shape) : nil, b.requiresGrad ? try sumToShape(gb, b.shape) : nil]
+    }
+}
+
+/// The axes of x permuted: output axis i is input axis perm[i].
+public func permute(_ x: Variable, _ perm: [Int]) throws -> Variable {
+    let rank = x.shape.count
+    guard perm.count == rank, perm.sorted() == Array(0..<rank) else {
+        throw EngineError.invalidArgument("permutation \(perm) does not fit a tensor of shape \(x.shape)")
+    }
+    if perm == Array(0..<rank) { return x }
+    var inverse = [Int](repeating: 0, count: rank)
+    for (i, p) in perm.enumerated() { inverse[p] = i }
+    return Variable.result(permuted(x.value, perm), [x]) { dy in [permuted(dy, inverse)] }
+}
+
+/// The tensor with its axes permuted, copied row by row along the output's last axis.
+func permuted(_ t: Tensor, _ perm: [Int]) -> Tensor {
+    let shape = perm.map { t.shape[$0] }, rank = shape.count
+    let source = t.strides, strides = perm.map { source[$0] }
+    guard rank > 0, t.count > 0 else { return Tensor(zeros: shape) }
+    let inner = shape[rank - 1], step = strides[rank - 1]
+    return Tensor(shape: shape) { out in
+        t.withUnsafeBufferPointer { s in
+            var index = [Int](repeating: 0, count: rank)
+            var offset = 0, o = 0
+            while o < out.count {
+                for j in 0..<inner { out[o + j] = s[offset + j * step] }
+                o += inner
+                var d = rank - 2
+                while d >= 0 {
+                    index[d] += 1; offset += strides[d]
+                    if index[d] < shape[d] { break }
+                    offset -= strides[d] * shape[d]; index[d] = 0
+                    d -= 1
+                }
+            }
+        }
+    }
+}
+
+/// Layer normalization over the trailing axes from `axis` on: (x − mean) / √(var + eps), then
+/// scaled and shifted by weight and bias (shaped like those axes), built from differentiable ops.
+public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, axis: Int, eps: Float) throws -> Variable {
+    let rank = x.shape.count
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0, a < rank else { throw EngineError.invalidArgument("layer norm axis \(axis) is out of range for shape \(x.shape)") }
+    let outer = x.shape[..<a].reduce(1, *), inner = x.shape[a...].reduce(1, *)
+    let rows = try reshape(x, [outer, inner])
+    let mu = try mean(rows, axis: 1, keepDims: true)
+    let centred = try subtract(rows, mu)
+    let variance = try mean(elementwise(.square, centred), axis: 1, keepDims: true)
+    let spread = elementwise(.sqrt, try add(variance, Variable(Tensor(scalar: eps))))
+    var y = try reshape(try divide(centred, spread), x.shape)
+    if let weight { y = try multiply(y, weight) }
+    if let bias { y = try add(y, bias) }
+    return y
+}
+
+/// Sum, maximum or mean over several axes, keeping them as size 1 when `keepDims`.
+public func reduce(_ x: Variable, _ operation: String, axes: [Int], keepDims: Bool) throws -> Variable {
+    let rank = x.shape.count
+    let chosen = Set(try axes.map { a -> Int in
+        let b = a < 0 ? a + rank : a
+        guard b >= 0, b < rank else { throw EngineError.invalidArgument("axis \(a) is out of range for shape \(x.shape)") }
+        return b
+    })
+    var y = x
+    for a in chosen.sorted(by: >) {
+        switch operation {
+        case "sum": y = try sum(y, axis: a, keepDims: true)
+        case "max": y = try max(y, axis: a, keepDims: true)
+        case "mean": y = try mean(y, axis: a, keepDims: true)
+        default: throw EngineError.unknownName(operation, candidates: ["sum", "max", "mean"])
+        }
+    }
+    if keepDims { return y }
+    return try reshape(y, x.shape.enumerated().filter { !chosen.contains($0.offset) }.map(\.element))
+}
+
+/// Nearest-neighbour upsampling of the last two axes by whole factors: each value repeated
+/// `scale.h` × `scale.w` times; the gradient sums each block.
+public func upsampleNearest(_ x: Variable, scale: (h: Int, w: Int)) throws -> Variable {
+    guard x.shape.count >= 2, scale.h >= 1, scale.w >= 1 else {
+        throw EngineError.invalidArgument("nearest upsampling takes [..., H, W] and factors of at least 1, got \(x.shape) by \(scale)")
+    }
+    let h = x.shape[x.shape.count - 2], w = x.shape[x.shape.count - 1], planes = x.value.count / Swift.max(h * w, 1)
+    let oh = h * scale.h, ow = w * scale.w
+    let y = Tensor(shape: Array(x.shape.dropLast(2)) + [oh, ow]) { out in
+        x.value.withUnsafeBufferPointer { s in
+            for p in 0..<planes { for i in 0..<oh { for j in 0..<ow {
+                out[(p * oh + i) * ow + j] = s[(p * h + i / scale.h) * w + j / scale.w]
+            }}}
+        }
+    }
+    return Variable.result(y, [x]) { dy in
+        var dx = Tensor(zeros: x.shape)
+        dx.withUnsafeMutableBufferPointer { d in dy.withUnsafeBufferPointer { g in
+            for p in 0..<planes { for i in 0..<oh { for j in 0..<ow {
+                d[(p * h + i / scale.h) * w + j / scale.w] += g[(p * oh + i) * ow + j]
+            }}}
+        }}
+        return [dx]
+    }
+}
+
+/// The entries of x at `indices` along `axis` (negative indices count from the end), as NumPy's
+/// `take`: the axis is replaced by the indices' shape. The gradient adds back into the taken places.
+public func take(_ x: Variable, axis: Int, indices: [Int], indicesShape: [Int]) throws -> Variable {
+    let (outer, length, inner, a) = try axisSplit(x.shape, axis)
+    guard indicesShape.reduce(1, *) == indices.count else {
+        throw EngineError.invalidArgument("take: \(indices.count) indices for an index shape \(indicesShape)")
+    }
+    let picked = try indices.map { i -> Int in
+        let j = i < 0 ? i + length : i
+        guard j >= 0, j < length else { throw EngineError.invalidArgument("index \(i) is out of range for an axis of size \(length)") }
+        return j
+    }
+    let shape = Array(x.shape[..<a]) + indicesShape + Array(x.shape[(a + 1)...])
+    let n = picked.count
+    let y = Tensor(shape: shape) { out in
+        x.value.withUnsafeBufferPointer { s in
+            for o in 0..<outer { for (k, j) in picked.enumerated() { for i in 0..<inner {
+                out[(o * n + k) * inner + i] = s[(o * length + j) * inner + i]
+            }}}
+        }
+    }
+    return Variable.result(y, [x]) { dy in
+        var dx = Tensor(zeros: x.shape)
+        dx.withUnsafeMutableBufferPointer { d in dy.withUnsafeBufferPointer { g in
+            for o in 0..<outer { for (k, j) in picked.enumerated() { for i in 0..<inner {
+                d[(o * length + j) * inner + i] += g[(o * n + k) * inner + i]
+            }}}
+        }}
+        return [dx]
+    }
+}

@@ -1,0 +1,72 @@
+import Engine
+import Foundation
+@testable import Models
+import XCTest
+
+/// The operators of the later torchvision families and of other exporters (ONNXGraphOperators.swift),
+/// in one small PyTorch graph exported by both exporters (scripts/make-model-fixtures.py, group
+/// onnx-graph-operators): outputs and input gradients against PyTorch's.
+final class ONNXGraphOperatorTests: XCTestCase {
+    private func imported(_ exporter: String) throws -> Network {
+        try Network.fromONNX(contentsOf: fixture("onnx/graph_operators_\(exporter).onnx"))
+    }
+
+    private func array(_ name: String) throws -> Tensor { try NumPy.readArray(at: fixture("onnx/graph_operators_\(name).npy")) }
+
+    private func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
+        let scale = Swift.max(expected.scalars.map(abs).max() ?? 0, 1e-6)
+        return (zip(actual.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity) / scale
+    }
+
+    func testOutputsAndInputGradientsMatchPyTorch() throws {
+        let x = try array("input"), y = try array("output"), g = try array("gradient")
+        for exporter in ["legacy", "dynamo"] {
+            let net = try imported(exporter)
+            let out = try net(x)
+            XCTAssertEqual(out.shape, y.shape)
+            XCTAssertLessThan(relativeError(out, y), 1e-4, "\(exporter) output")
+            let gradient = try net.gradients(at: x) { try slice($0, [.at(0), .at(2)]) }
+            let input = try XCTUnwrap(gradient.input)
+            XCTAssertGreaterThan(input.scalars.map(abs).max() ?? 0, 1e-3, "a gradient that is not zero")
+            XCTAssertLessThan(relativeError(input, g), 1e-4, "\(exporter) input gradient")
+        }
+    }
+
+    func testTheGraphUsesTheNewLayerKinds() throws {
+        let kinds = { (net: Network) in Set(net.layerNames.map { try! net.layer(named: $0).kind }) }
+        let legacy = kinds(try imported("legacy")), dynamo = kinds(try imported("dynamo"))
+        for kind in ["hardswish", "hardsigmoid", "prelu", "layernorm", "transpose", "slice", "upsample", "reduce", "exp", "sqrt", "neg", "pow"] {
+            XCTAssertTrue(legacy.contains(kind), "legacy: \(kind) in \(legacy.sorted())")
+            XCTAssertTrue(dynamo.contains(kind), "dynamo: \(kind) in \(dynamo.sorted())")
+        }
+        XCTAssertTrue(legacy.contains("erf"), "the legacy exporter writes GELU through Erf")
+        XCTAssertTrue(dynamo.contains("gelu"), "the dynamo exporter writes Gelu (opset 20)")
+    }
+
+    /// The new kinds survive the architecture's text form, so such a network saves and loads.
+    func testTheImportSurvivesSaveAndLoad() throws {
+        let folder = try temporaryFolder(for: self)
+        let x = try array("input"), y = try array("output")
+        for exporter in ["legacy", "dynamo"] {
+            let path = folder.appendingPathComponent("\(exporter).safetensors").path
+            try NetworkFiles.save(try imported(exporter), to: path)
+            XCTAssertLessThan(relativeError(try NetworkFiles.load(path)(x), y), 1e-4, "\(exporter) saved and loaded")
+        }
+    }
+
+    /// Resize by a factor that is not whole, and Gelu's tanh form, are named, not approximated.
+    func testUnsupportedFormsAreNamed() throws {
+        var model = try ONNXModel(contentsOf: fixture("onnx/graph_operators_dynamo.onnx"))
+        guard let i = model.graph.nodes.firstIndex(where: { $0.opType == "Gelu" }) else { return XCTFail("no Gelu node") }
+        model.graph.nodes[i].attributes["approximate"] = .string("tanh")
+        XCTAssertThrowsError(try Network.fromONNX(model, path: "m.onnx")) { e in
+            XCTAssertTrue("\(e)".contains("approximates GELU by 'tanh'"), "\(e)")
+        }
+        var resized = try ONNXModel(contentsOf: fixture("onnx/graph_operators_dynamo.onnx"))
+        guard let r = resized.graph.nodes.firstIndex(where: { $0.opType == "Resize" }) else { return XCTFail("no Resize node") }
+        resized.graph.nodes[r].attributes["mode"] = .string("linear")
+        XCTAssertThrowsError(try Network.fromONNX(resized, path: "m.onnx")) { e in
+            XCTAssertTrue("\(e)".contains("resizes in mode 'linear'"), "\(e)")
+        }
+    }
+}
