@@ -17,6 +17,7 @@ FOLDER (default ~/.cache/cnnlab/onnx-families) gets, per network NAME:
 The slower test (Tests/ModelsTests/ONNXFamilyTests.swift, CNNLAB_ONNX_FAMILIES=FOLDER) and
 `scripts/onnx-family-table` read them. Nothing here is committed: the files are large.
 """
+import copy
 import json
 import os
 import sys
@@ -50,15 +51,32 @@ FAMILIES = [
 SIZE = {"inception_v3": 299}
 
 
-def randomize_batch_norms(net):
-    """Non-trivial statistics, so that a loader that ignores them is caught."""
+def condition(net, size):
+    """Weights a trained network could have: variance-preserving (He) initialisation, batch-norm
+    scales and shifts drawn at random, and running statistics measured on random images, so that
+    activations neither vanish nor explode and the input gradient is far above float32's rounding.
+    (torchvision's own initialisation leaves some families, GoogLeNet among them, with input
+    gradients near 1e-15, where any two float32 implementations disagree in the leading digit.)"""
     for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.uniform_(m.bias, -0.1, 0.1)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=1 / m.in_features ** 0.5)
+            nn.init.uniform_(m.bias, -0.1, 0.1)
+        elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
             with torch.no_grad():
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None  # a cumulative average over the calibration batches
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.rand(4, 3, size, size))
+    net.eval()
 
 
 def ops(path):
@@ -86,9 +104,8 @@ def ort_run(path, x):
 def export(name, make, folder):
     torch.manual_seed(0)
     net = make()
-    randomize_batch_norms(net)
-    net.eval()
     size = SIZE.get(name, 224)
+    condition(net, size)
     x = torch.rand(1, 3, size, size)
     xg = x.clone().requires_grad_(True)
     y = net(xg)
@@ -97,7 +114,13 @@ def export(name, make, folder):
     np.save(os.path.join(folder, name + "_input.npy"), x.numpy())
     np.save(os.path.join(folder, name + "_gradient.npy"), xg.grad.numpy())
     np.save(os.path.join(folder, name + "_logits_torch.npy"), y.detach().numpy())
-    info = {"top": top, "size": size}
+    # PyTorch's own float32 rounding: its float32 input gradient against its float64 one.
+    x64 = x.double().clone().requires_grad_(True)
+    net64 = copy.deepcopy(net).double()
+    net64(x64)[0, top].backward()
+    g64 = x64.grad.numpy()
+    info = {"top": top, "size": size, "gradient_max": float(np.abs(g64).max()),
+            "torch_f32_vs_f64_gradient": float(np.abs(xg.grad.numpy() - g64).max() / np.abs(g64).max())}
     legacy = os.path.join(folder, name + "_legacy.onnx")
     dynamo = os.path.join(folder, name + "_dynamo.onnx")
     with warnings.catch_warnings():

@@ -89,7 +89,15 @@ final class ONNXImporter {
     }
 
     func problem(_ what: String, expected: String? = nil) -> ModelFileError {
-        ModelFileError(path: path, problem: what, expected: expected)
+        // A shape the graph does not fix comes from an input with named sizes: say which needs a size.
+        if what.contains("the graph does not fix"), let input = graph.inputs.first, let dims = input.shape,
+           dims.dropFirst().contains(where: { if case .size = $0 { return false } else { return true } }) {
+            let shape = "[" + dims.map(\.description).joined(separator: ", ") + "]"
+            return ModelFileError(path: path, problem: what + " (the graph's input '\(input.name)' has shape \(shape))",
+                                  expected: "fixed sizes for all but the batch axis of '\(input.name)': export with an example "
+                                  + "of the size to use and without dynamic axes for them")
+        }
+        return ModelFileError(path: path, problem: what, expected: expected)
     }
 
     func importGraph() throws -> Network {

@@ -69,4 +69,13 @@ final class ONNXGraphOperatorTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("resizes in mode 'linear'"), "\(e)")
         }
     }
+
+    /// A graph whose height and width are named rather than fixed says which input needs a size.
+    func testADynamicSizeNamesTheInputThatNeedsOne() throws {
+        var g = GraphSketch(input: [-1, 3, -1, -1])
+        g.node("Split", ["x"], ["y", "rest"], name: "halves", .int("axis", 2))
+        assertFileError(try g.network(in: try temporaryFolder(for: self), named: "dynamic.onnx"),
+                        mentions: ["dynamic.onnx", "node 'halves' (Split)", "the graph's input 'x' has shape [batch, 3, batch, batch]",
+                                   "fixed sizes for all but the batch axis of 'x'"])
+    }
 }

@@ -1,0 +1,99 @@
+import Engine
+import Foundation
+@testable import Models
+import XCTest
+
+/// One network of every torchvision classification family, exported by both of PyTorch's exporters
+/// with seeded random weights (scripts/make-onnx-families.py): each must import, give onnxruntime's
+/// logits and PyTorch's input gradient within 1e-4 (relative to the largest value), and the table of
+/// errors and times is printed (and written to CNNLAB_ONNX_TABLE if set).
+///
+/// Slow (minutes) and large (gigabytes of exports), so it is opt-in: CNNLAB_ONNX_FAMILIES=1 (or a
+/// folder). Without the exports it writes them with the PyTorch venv (CNNLAB_TORCH_PYTHON, default
+/// /root/torchenv/bin/python); without the venv either, it skips and says so.
+final class ONNXFamilyTests: XCTestCase {
+    static let families = [
+        "alexnet", "vgg11", "resnet18", "resnext50_32x4d", "wide_resnet50_2", "squeezenet1_1", "densenet121",
+        "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5", "shufflenet_v2_x0_5",
+        "efficientnet_b0", "regnet_x_400mf", "convnext_tiny",
+    ]
+
+    private var folder: URL? {
+        guard let setting = ProcessInfo.processInfo.environment["CNNLAB_ONNX_FAMILIES"], !setting.isEmpty, setting != "0" else { return nil }
+        let path = setting == "1" ? "~/.cache/cnnlab/onnx-families" : setting
+        return URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+    }
+
+    /// The exports, written by the script first when some are missing.
+    private func exports() throws -> URL {
+        guard let folder else {
+            throw XCTSkip("the torchvision families are checked only when asked: CNNLAB_ONNX_FAMILIES=1 (takes minutes)")
+        }
+        let missing = Self.families.filter { !FileManager.default.fileExists(atPath: folder.appendingPathComponent("\($0).json").path) }
+        if missing.isEmpty { return folder }
+        let python = ProcessInfo.processInfo.environment["CNNLAB_TORCH_PYTHON"] ?? "/root/torchenv/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw XCTSkip("no PyTorch venv at \(python) to export \(missing.joined(separator: ", ")) "
+                          + "(set CNNLAB_TORCH_PYTHON, or run scripts/make-onnx-families.py \(folder.path))")
+        }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/make-onnx-families.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script.path, folder.path, "--only=" + missing.joined(separator: ",")]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "scripts/make-onnx-families.py failed")
+        return folder
+    }
+
+    private func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
+        guard actual.shape == expected.shape else { return .infinity }
+        let scale = Swift.max(expected.scalars.map(abs).max() ?? 0, 1e-12)
+        return (zip(actual.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity) / scale
+    }
+
+    private func median(_ times: [Double]) -> Double { times.sorted()[times.count / 2] }
+
+    private func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    func testEveryTorchvisionFamilyFromBothExporters() throws {
+        let folder = try exports()
+        let only = ProcessInfo.processInfo.environment["CNNLAB_ONNX_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
+        var rows = ["| family | exporter | logits vs onnxruntime | input gradient vs PyTorch | import (s) | cnnlab forward (ms) | onnxruntime forward (ms) | ratio |",
+                    "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for family in Self.families where only?.contains(family) ?? true {
+            let info = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("\(family).json"))) as? [String: Any] ?? [:]
+            let top = info["top"] as? Int ?? 0
+            let x = try NumPy.readArray(at: folder.appendingPathComponent("\(family)_input.npy"))
+            let expectedGradient = try NumPy.readArray(at: folder.appendingPathComponent("\(family)_gradient.npy"))
+            for exporter in ["legacy", "dynamo"] {
+                let url = folder.appendingPathComponent("\(family)_\(exporter).onnx")
+                var net: Network?
+                let importTime = try seconds { net = try Network.fromONNX(contentsOf: url) }
+                let network = try XCTUnwrap(net)
+                let expected = try NumPy.readArray(at: folder.appendingPathComponent("\(family)_logits_\(exporter).npy"))
+                var logits = Tensor(zeros: [])
+                var times: [Double] = []
+                for _ in 0..<3 { times.append(try seconds { logits = try network(x) }) }
+                let logitsError = relativeError(logits, expected)
+                let gradient = try network.gradients(at: x) { try slice($0, [.at(0), .at(top)]) }
+                let gradientError = relativeError(try XCTUnwrap(gradient.input), expectedGradient)
+                XCTAssertLessThanOrEqual(logitsError, 1e-4, "\(family) (\(exporter)) logits")
+                XCTAssertLessThanOrEqual(gradientError, 1e-4, "\(family) (\(exporter)) input gradient")
+                let ours = median(times) * 1000, theirs = info["ort_ms_\(exporter)"] as? Double ?? .nan
+                rows.append("| \(family) | \(exporter) | \(String(format: "%.1e", logitsError)) | \(String(format: "%.1e", gradientError)) | "
+                            + "\(String(format: "%.2f", importTime)) | \(String(format: "%.1f", ours)) | \(String(format: "%.1f", theirs)) | "
+                            + "\(String(format: "%.2f", ours / theirs)) |")
+                print(rows.last!)
+            }
+        }
+        let table = rows.joined(separator: "\n") + "\n"
+        print(table)
+        if let out = ProcessInfo.processInfo.environment["CNNLAB_ONNX_TABLE"] { try table.write(toFile: out, atomically: true, encoding: .utf8) }
+    }
+}
