@@ -11,7 +11,7 @@ public enum ReLURule: String, CaseIterable, Sendable {
 }
 
 /// Elementwise op helper: y = f(x), dx = dy · f'(x, y).
-private func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
     let y = x.value.map(f)
     return Variable.result(y, [x]) { dy in
         [Tensor(shape: dy.shape) { dx in

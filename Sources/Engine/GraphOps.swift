@@ -5,21 +5,9 @@ import Foundation
 // normalization, elementwise minimum and maximum, reductions over several axes and nearest
 // upsampling. Each has its backward pass; GradientCheckTests checks them by finite differences.
 
-/// Elementwise y = f(x) with dx = dy · f'(x, y).
-private func pointwise(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
-    let y = x.value.map(f)
-    return Variable.result(y, [x]) { dy in
-        [Tensor(shape: dy.shape) { dx in
-            x.value.withUnsafeBufferPointer { xs in y.withUnsafeBufferPointer { ys in dy.withUnsafeBufferPointer { d in
-                for i in 0..<dx.count { dx[i] = d[i] * df(xs[i], ys[i]) }
-            }}}
-        }]
-    }
-}
-
 /// y = clamp(α·x + β, 0, 1) (ONNX's defaults α = 0.2, β = 0.5; PyTorch's are 1/6 and 1/2).
 public func hardSigmoid(_ x: Variable, alpha: Float = 0.2, beta: Float = 0.5) -> Variable {
-    pointwise(x, { Swift.min(Swift.max(alpha * $0 + beta, 0), 1) }, { v, _ in
+    unary(x, { Swift.min(Swift.max(alpha * $0 + beta, 0), 1) }, { v, _ in
         let u = alpha * v + beta
         return u > 0 && u < 1 ? alpha : 0
     })
@@ -27,7 +15,7 @@ public func hardSigmoid(_ x: Variable, alpha: Float = 0.2, beta: Float = 0.5) ->
 
 /// y = x · clamp(x/6 + 1/2, 0, 1), MobileNetV3's activation.
 public func hardSwish(_ x: Variable) -> Variable {
-    pointwise(x, { $0 * Swift.min(Swift.max($0 / 6 + 0.5, 0), 1) }, { v, _ in
+    unary(x, { $0 * Swift.min(Swift.max($0 / 6 + 0.5, 0), 1) }, { v, _ in
         if v <= -3 { return 0 }
         if v >= 3 { return 1 }
         return v / 3 + 0.5
@@ -36,12 +24,12 @@ public func hardSwish(_ x: Variable) -> Variable {
 
 /// The error function; d/dx = 2/√π · e^(−x²).
 public func erf(_ x: Variable) -> Variable {
-    pointwise(x, { Foundation.erf($0) }, { v, _ in 1.1283791670955126 * Foundation.exp(-v * v) })
+    unary(x, { Foundation.erf($0) }, { v, _ in 1.1283791670955126 * Foundation.exp(-v * v) })
 }
 
 /// GELU, x · Φ(x) with Φ the standard normal distribution function (the exact form, through erf).
 public func gelu(_ x: Variable) -> Variable {
-    pointwise(x, { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }, { v, _ in
+    unary(x, { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }, { v, _ in
         0.5 * (1 + Foundation.erf(v * 0.70710678118654752)) + v * 0.3989422804014327 * Foundation.exp(-0.5 * v * v)
     })
 }

@@ -162,10 +162,32 @@ final class ONNXImporter {
             throw problem("the graph's input '\(input.name)' has shape \(shape)",
                           expected: "at most \(ONNXImporter.largestValueCount) values")
         }
+        if let shape, let layout = channelsLastInput(input, shape) {
+            // tf2onnx's NHWC input, transposed to NCHW by its only reader: the network takes NCHW.
+            network.spec = InputSpec(channels: shape[3], height: shape[1], width: shape[2])
+            values[input.name] = .computed(layer: Network.inputName, shape: shape)
+            absorbed.insert(layout)
+            for output in graph.nodes[layout].outputs.prefix(1) {
+                values[output] = .computed(layer: Network.inputName, shape: [shape[0], shape[3], shape[1], shape[2]])
+            }
+            return
+        }
         if let dims = input.shape, dims.count == 4, case .size(let c) = dims[1], case .size(let h) = dims[2], case .size(let w) = dims[3] {
             network.spec = InputSpec(channels: c, height: h, width: w)
         }
         values[input.name] = .computed(layer: Network.inputName, shape: shape)
+    }
+
+    /// The node that transposes an [N, H, W, C] input with 1 or 3 channels to [N, C, H, W], when it
+    /// is the input's only reader (as tf2onnx writes it).
+    private func channelsLastInput(_ input: ONNXValueInfo, _ shape: [Int]) -> Int? {
+        guard shape.count == 4, [1, 3].contains(shape[3]), ![1, 3].contains(shape[1]),
+              let readers = readers[input.name], readers.count == 1, let k = readers.first else { return nil }
+        let node = graph.nodes[k]
+        guard node.opType == "Transpose", node.domain.isEmpty, node.inputs.first == input.name,
+              node.attributes["perm"]?.intsValue == [0, 3, 1, 2],
+              !graph.outputs.contains(where: { $0.name == input.name }) else { return nil }
+        return k
     }
 
     /// The graph's output must be the network's last layer; an identity layer makes it so if needed.

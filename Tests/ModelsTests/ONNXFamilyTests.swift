@@ -64,11 +64,14 @@ final class ONNXFamilyTests: XCTestCase {
     func testEveryTorchvisionFamilyFromBothExporters() throws {
         let folder = try exports()
         let only = ProcessInfo.processInfo.environment["CNNLAB_ONNX_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
-        var rows = ["| family | exporter | logits vs onnxruntime | input gradient vs PyTorch | import (s) | cnnlab forward (ms) | onnxruntime forward (ms) | ratio |",
-                    "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        var rows = ["| family | exporter | logits vs onnxruntime | input gradient vs PyTorch | PyTorch's own float32 gradient error | import (s) | cnnlab forward (ms) | onnxruntime forward (ms) | ratio |",
+                    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for family in Self.families where only?.contains(family) ?? true {
             let info = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("\(family).json"))) as? [String: Any] ?? [:]
             let top = info["top"] as? Int ?? 0
+            // PyTorch's float32 gradient against its float64 one: no float32 implementation can be
+            // held closer to it than that (deep random networks can cancel a gradient to a few bits).
+            let rounding = info["torch_f32_vs_f64_gradient"] as? Double ?? 0
             let x = try NumPy.readArray(at: folder.appendingPathComponent("\(family)_input.npy"))
             let expectedGradient = try NumPy.readArray(at: folder.appendingPathComponent("\(family)_gradient.npy"))
             for exporter in ["legacy", "dynamo"] {
@@ -84,9 +87,10 @@ final class ONNXFamilyTests: XCTestCase {
                 let gradient = try network.gradients(at: x) { try slice($0, [.at(0), .at(top)]) }
                 let gradientError = relativeError(try XCTUnwrap(gradient.input), expectedGradient)
                 XCTAssertLessThanOrEqual(logitsError, 1e-4, "\(family) (\(exporter)) logits")
-                XCTAssertLessThanOrEqual(gradientError, 1e-4, "\(family) (\(exporter)) input gradient")
+                XCTAssertLessThanOrEqual(Double(gradientError), Swift.max(1e-4, 4 * rounding),
+                                         "\(family) (\(exporter)) input gradient (PyTorch's own float32 rounding: \(rounding))")
                 let ours = median(times) * 1000, theirs = info["ort_ms_\(exporter)"] as? Double ?? .nan
-                rows.append("| \(family) | \(exporter) | \(String(format: "%.1e", logitsError)) | \(String(format: "%.1e", gradientError)) | "
+                rows.append("| \(family) | \(exporter) | \(String(format: "%.1e", logitsError)) | \(String(format: "%.1e", gradientError)) | \(String(format: "%.1e", rounding)) | "
                             + "\(String(format: "%.2f", importTime)) | \(String(format: "%.1f", ours)) | \(String(format: "%.1f", theirs)) | "
                             + "\(String(format: "%.2f", ours / theirs)) |")
                 print(rows.last!)

@@ -78,4 +78,19 @@ final class ONNXGraphOperatorTests: XCTestCase {
                         mentions: ["dynamic.onnx", "node 'halves' (Split)", "the graph's input 'x' has shape [batch, 3, batch, batch]",
                                    "fixed sizes for all but the batch axis of 'x'"])
     }
+
+    /// tf2onnx's NHWC input, transposed to NCHW first: the network takes NCHW images, and
+    /// transposes inside the graph are permutation layers.
+    func testAChannelsLastInputBecomesAnImageInput() throws {
+        var g = GraphSketch(input: [1, 4, 5, 3])
+        g.node("Transpose", ["x"], ["nchw"], name: "to_nchw", .ints("perm", [0, 3, 1, 2]))
+        g.node("Relu", ["nchw"], ["r"])
+        g.node("Transpose", ["r"], ["nhwc"], name: "back", .ints("perm", [0, 2, 3, 1]))
+        g.node("Transpose", ["nhwc"], ["y"], name: "again", .ints("perm", [0, 3, 1, 2]))
+        let net = try g.network(in: try temporaryFolder(for: self), named: "nhwc.onnx")
+        XCTAssertEqual(net.spec, InputSpec(channels: 3, height: 4, width: 5))
+        let x = Tensor.randn([1, 3, 4, 5], seed: 9)
+        XCTAssertEqual(try net(x), x.map { Swift.max($0, 0) })
+        XCTAssertEqual(try net.layerNames.map { try net.layer(named: $0).kind }, ["relu", "transpose", "transpose"])
+    }
 }
