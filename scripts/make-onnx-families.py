@@ -2,7 +2,11 @@
 """Exports one network of every torchvision classification family with both of PyTorch's ONNX
 exporters, with seeded random weights, and writes what cnnlab is compared with.
 
-    /root/torchenv/bin/python scripts/make-onnx-families.py [FOLDER] [--only resnet18,vgg11]
+    /root/torchenv/bin/python scripts/make-onnx-families.py [FOLDER] [--only=resnet18,vgg11]
+
+With FAMILIES_CONDITIONED=1 the weights are variance-preserving instead of torchvision's own
+(see `condition`); with FAMILIES_FLOAT64=1 PyTorch's float64 input gradient is computed too, to
+measure PyTorch's own float32 error (slow on the large families).
 
 FOLDER (default ~/.cache/cnnlab/onnx-families) gets, per network NAME:
 
@@ -49,6 +53,20 @@ FAMILIES = [
 ]
 
 SIZE = {"inception_v3": 299}
+
+# torchvision's own initialisation by default; FAMILIES_CONDITIONED=1 for variance-preserving weights.
+CONDITIONED = os.environ.get("FAMILIES_CONDITIONED") == "1"
+
+
+def randomize_batch_norms(net):
+    """Non-trivial statistics, so that a loader that ignores them is caught."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
 
 
 def condition(net, size):
@@ -105,7 +123,11 @@ def export(name, make, folder):
     torch.manual_seed(0)
     net = make()
     size = SIZE.get(name, 224)
-    condition(net, size)
+    if CONDITIONED:
+        condition(net, size)
+    else:
+        randomize_batch_norms(net)
+        net.eval()
     x = torch.rand(1, 3, size, size)
     xg = x.clone().requires_grad_(True)
     y = net(xg)
