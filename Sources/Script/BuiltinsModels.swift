@@ -39,6 +39,13 @@ extension Builtins {
         })
     }
 
+    /// How many scores the network gives for one input of its size, when the size is known.
+    static func scoreCount(_ net: Network, _ spec: InputSpec) -> Int? {
+        guard spec.height > 0, spec.width > 0, let last = net.nodes.last?.name,
+              let out = try? net.shapes(for: [1, spec.channels, spec.height, spec.width])[last] else { return nil }
+        return out.dropFirst().reduce(1, *)
+    }
+
     /// Named tensors as a record, sorted by name.
     static func tensorRecord(_ named: [String: Tensor]) -> Value {
         .record(Record(typeName: "tensors", fields: named.sorted { $0.key < $1.key }.map { ($0.key, .tensor(Variable($0.value))) }))
@@ -97,7 +104,8 @@ extension Builtins {
                     let n = try Normalization.named(preset)
                     var spec = net.spec ?? InputSpec(channels: n.mean.count == 1 ? 1 : n.mean.count, height: 0, width: 0)
                     spec.mean = n.mean; spec.std = n.std
-                    if n.name == "imagenet" && args.isNone("classes") {
+                    // ImageNet's class names go with its normalization when the network gives 1000 scores.
+                    if n.name == "imagenet" && args.isNone("classes") && [nil, 1000].contains(scoreCount(net, spec)) {
                         do { spec.classNames = try Zoo.imagenetClasses() } catch let e as ModelFileError { throw ScriptError(e.description, argument: "preset") }
                     }
                     net.spec = spec
@@ -107,9 +115,7 @@ extension Builtins {
                     do { names = try NetworkFiles.readClassNames((try args.string("classes") as NSString).expandingTildeInPath) }
                     catch let e as ModelFileError { throw ScriptError("load: \(e.description)", argument: "classes") }
                     var spec = net.spec ?? InputSpec(channels: 1, height: 0, width: 0)
-                    if spec.height > 0, spec.width > 0, let last = net.nodes.last?.name,
-                       let out = try? net.shapes(for: [1, spec.channels, spec.height, spec.width])[last],
-                       case let count = out.dropFirst().reduce(1, *), count != names.count {
+                    if let count = scoreCount(net, spec), count != names.count {
                         throw ScriptError("load: \(try args.string("classes")) lists \(names.count) class names, but the network gives \(count) scores", argument: "classes")
                     }
                     spec.classNames = names

@@ -128,4 +128,26 @@ final class FormatRunTests: XCTestCase {
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.errors.contains("holds no tensor named 'c'"), bad.errors)
     }
+
+    /// preset="imagenet" gives ImageNet's normalization, and its class names only to a network
+    /// with 1000 scores; a class list of the wrong length is refused.
+    func testPresetsAndClassLists() throws {
+        let folder = try Support.temporaryFolder("formats-presets")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let f = FormatRunTests.fixtures
+        try "a\nb\n".write(toFile: folder + "/two.txt", atomically: true, encoding: .utf8)
+        let script = """
+            net = load("\(f)/tiny_legacy.onnx", preset="imagenet")
+            print(len(net.classes))
+            named = load("\(f)/tiny_legacy.onnx", preset="imagenet", classes="\(f)/labels.txt")
+            print(named.classes)
+            load("\(f)/tiny_legacy.onnx", classes="\(folder)/two.txt")
+            """
+        let path = folder + "/presets.cnn"
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try Support.cnn(["run", path], directory: folder)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.output, "0\n[\"cat\", \"dog\", \"bird\", \"fish\"]\n")
+        XCTAssertTrue(r.errors.contains("lists 2 class names, but the network gives 4 scores"), r.errors)
+    }
 }
