@@ -65,36 +65,50 @@ struct InverseRealDFT: Sendable {
         self.cosH = ch; self.sinH = sh
     }
 
-    /// Spectra [P, H, 2, L] (per row: L real parts then L imaginary parts) to images [P, H, W],
-    /// plane by plane over the engine's threads.
+    /// Spectra [P, H, 2, L] (per row: L real parts then L imaginary parts) to images [P, H, W]:
+    /// along the width for all rows at once, then along the height plane by plane, each split
+    /// into as many pieces as the engine has threads.
     func forward(_ x: UnsafePointer<Float>, planes p: Int, into out: UnsafeMutablePointer<Float>) {
-        let (h, w, l) = (h, w, l)
-        rows.withUnsafeBufferPointer { r in cosH.withUnsafeBufferPointer { c in sinH.withUnsafeBufferPointer { s in
-            Parallel.forEach(p) { i in
-                Workspace.shared.withBuffer(h * 2 * w) { y in
-                    BLAS.sgemm(m: h, n: 2 * w, k: 2 * l, a: x + i * h * 2 * l, lda: 2 * l, b: r.baseAddress!, ldb: 2 * w, c: y, ldc: 2 * w)
-                    let op = out + i * h * w
-                    BLAS.sgemm(m: h, n: w, k: h, a: c.baseAddress!, lda: h, b: y, ldb: 2 * w, c: op, ldc: w)
-                    BLAS.sgemm(m: h, n: w, k: h, alpha: -1, a: s.baseAddress!, lda: h, b: y + w, ldb: 2 * w, beta: 1, c: op, ldc: w)
-                }
+        let (h, w, l) = (h, w, l), t = max(1, Parallel.threads)
+        Workspace.shared.withBuffer(p * h * 2 * w) { y in rows.withUnsafeBufferPointer { r in cosH.withUnsafeBufferPointer { c in sinH.withUnsafeBufferPointer { s in
+            let rowsPer = (p * h + t - 1) / t
+            Parallel.forEach(t) { i in
+                let first = i * rowsPer, count = min(rowsPer, p * h - first)
+                guard count > 0 else { return }
+                BLAS.sgemm(m: count, n: 2 * w, k: 2 * l, a: x + first * 2 * l, lda: 2 * l, b: r.baseAddress!, ldb: 2 * w,
+                           c: y + first * 2 * w, ldc: 2 * w)
             }
-        }}}
+            let colsPer = (w + t - 1) / t
+            Parallel.forEach(p * t) { task in
+                let plane = task / t, first = (task % t) * colsPer, count = min(colsPer, w - first)
+                guard count > 0 else { return }
+                let yp = y + plane * h * 2 * w + first, op = out + plane * h * w + first
+                BLAS.sgemm(m: h, n: count, k: h, a: c.baseAddress!, lda: h, b: yp, ldb: 2 * w, c: op, ldc: w)
+                BLAS.sgemm(m: h, n: count, k: h, alpha: -1, a: s.baseAddress!, lda: h, b: yp + w, ldb: 2 * w, beta: 1, c: op, ldc: w)
+            }
+        }}}}
     }
 
     /// The transpose of `forward`: image gradients [P, H, W] to spectrum gradients [P, H, 2, L].
     func backward(_ dy: UnsafePointer<Float>, planes p: Int, into out: UnsafeMutablePointer<Float>) {
-        let (h, w, l) = (h, w, l)
-        rows.withUnsafeBufferPointer { r in cosH.withUnsafeBufferPointer { c in sinH.withUnsafeBufferPointer { s in
-            Parallel.forEach(p) { i in
-                Workspace.shared.withBuffer(h * 2 * w) { y in
-                    let dp = dy + i * h * w
-                    BLAS.sgemm(transA: true, m: h, n: w, k: h, a: c.baseAddress!, lda: h, b: dp, ldb: w, c: y, ldc: 2 * w)
-                    BLAS.sgemm(transA: true, m: h, n: w, k: h, alpha: -1, a: s.baseAddress!, lda: h, b: dp, ldb: w, c: y + w, ldc: 2 * w)
-                    BLAS.sgemm(transB: true, m: h, n: 2 * l, k: 2 * w, a: y, lda: 2 * w, b: r.baseAddress!, ldb: 2 * w,
-                               c: out + i * h * 2 * l, ldc: 2 * l)
-                }
+        let (h, w, l) = (h, w, l), t = max(1, Parallel.threads)
+        Workspace.shared.withBuffer(p * h * 2 * w) { y in rows.withUnsafeBufferPointer { r in cosH.withUnsafeBufferPointer { c in sinH.withUnsafeBufferPointer { s in
+            let colsPer = (w + t - 1) / t
+            Parallel.forEach(p * t) { task in
+                let plane = task / t, first = (task % t) * colsPer, count = min(colsPer, w - first)
+                guard count > 0 else { return }
+                let yp = y + plane * h * 2 * w + first, dp = dy + plane * h * w + first
+                BLAS.sgemm(transA: true, m: h, n: count, k: h, a: c.baseAddress!, lda: h, b: dp, ldb: w, c: yp, ldc: 2 * w)
+                BLAS.sgemm(transA: true, m: h, n: count, k: h, alpha: -1, a: s.baseAddress!, lda: h, b: dp, ldb: w, c: yp + w, ldc: 2 * w)
             }
-        }}}
+            let rowsPer = (p * h + t - 1) / t
+            Parallel.forEach(t) { i in
+                let first = i * rowsPer, count = min(rowsPer, p * h - first)
+                guard count > 0 else { return }
+                BLAS.sgemm(transB: true, m: count, n: 2 * l, k: 2 * w, a: y + first * 2 * w, lda: 2 * w, b: r.baseAddress!, ldb: 2 * w,
+                           c: out + first * 2 * l, ldc: 2 * l)
+            }
+        }}}}
     }
 }
 

@@ -113,9 +113,9 @@ extension Builtins {
     }
 
     /// The transforms argument: "standard", "none", or a list of transform values.
-    static func transforms(_ args: Arguments, _ name: String = "transforms") throws -> [ImageTransform] {
+    static func transforms(_ args: Arguments, _ name: String = "transforms", side: Int = 224) throws -> [ImageTransform] {
         switch args[name] {
-        case .string(let s) where s == "standard": return ImageTransform.standard
+        case .string(let s) where s == "standard": return ImageTransform.standard(side: side)
         case .string(let s) where s == "none": return []
         case .none: return []
         case .list(let xs):
@@ -161,7 +161,7 @@ extension Builtins {
         if p.decorrelate && p.channels != 3 { throw ScriptError("decorrelate=true needs a colour network; this one takes \(p.channels) channel(s)", argument: "decorrelate") }
         p.decayPower = Float(try args.number("decay")); p.initialStd = Float(try args.number("sd"))
         if !args.isNone("size") { let s = try args.int("size"); p.height = s; p.width = s }
-        let options = RenderOptions(parametrization: p, transforms: try transforms ?? Builtins.transforms(args), steps: steps,
+        let options = RenderOptions(parametrization: p, transforms: try transforms ?? Builtins.transforms(args, side: min(p.height, p.width)), steps: steps,
                                     learningRate: Float(lr), redirectSteps: try args.int("redirect"), seed: UInt64(max(0, seed)))
         do { try options.validate() } catch {
             let text = "\(error)"
@@ -273,7 +273,7 @@ extension Builtins {
                                  .optional("batch", .integer, default: .number(1)), .optional("seed", .integer, default: .number(0)),
                                  .optional("start", .image, .none, default: .none)] + renderParameters,
                     summary: "Feature visualization as Lucid's render_vis: an image that maximizes an objective, made from Fourier coefficients with decorrelated colour, seen through random transforms, climbed by Adam.",
-                    help: "objective: logit, channel, neuron, deepdream, diversity and their weighted sums. param: \"fourier\" (Lucid's fft_image, spectrum scaled by 1/frequency^decay) or \"pixels\"; decorrelate: colour through ImageNet's colour-correlation square root (default: true for colour networks); range: \"sigmoid\" or \"clamp\" to reach [0, 1]; transforms: \"standard\" (pad 12, jitter 8, scale 0.9-1.1, rotate -10..10, jitter 4), \"none\" or a list of pad/jitter/random_scale/random_rotate; redirect: steps with ReLU's redirected gradient (units dead at the start still pass one); batch: images made together (diversity compares them); start: an image to begin from; size: the image's side (default: the network's input). Fields: image, images, history, steps, cancelled. Ctrl-C stops and keeps the picture so far.",
+                    help: "objective: logit, channel, neuron, deepdream, diversity and their weighted sums. param: \"fourier\" (Lucid's fft_image, spectrum scaled by 1/frequency^decay) or \"pixels\"; decorrelate: colour through ImageNet's colour-correlation square root (default: true for colour networks); range: \"sigmoid\" or \"clamp\" to reach [0, 1]; transforms: \"standard\" (pad 12, jitter 8, scale 0.9-1.1, rotate -10..10, jitter 4; pad and jitters scaled down for inputs under 128 pixels), \"none\" or a list of pad/jitter/random_scale/random_rotate; redirect: steps with ReLU's redirected gradient (units dead at the start still pass one); batch: images made together (diversity compares them); start: an image to begin from; size: the image's side (default: the network's input). Fields: image, images, history, steps, cancelled. Ctrl-C stops and keeps the picture so far.",
                     example: "r = render(load(\"fashion\"), channel(\"conv2\", 5), steps=20, decorrelate=false, transforms=[jitter(2)])\nshow(r)") { args, ctx in
                 let net = try args.network("net")
                 let objective = try objective(args["objective"], net)

@@ -58,19 +58,29 @@ extension Builtins {
         return try Conversions.tensor(v).scalars
     }
 
-    static func regularizers(_ args: Arguments) throws -> Regularizers {
-        Regularizers(jitter: try args.int("jitter"), blurEvery: try args.int("blur_every"),
-                     clipValues: Float(try args.number("clip")), seed: UInt64(max(0, try args.int("seed"))))
-    }
-
     /// classviz and maximize: the render keywords, the plain method's, and `priors` to choose.
     static let shortRenderParameters: [BuiltinParameter] = [
-        .optional("priors", .bool, default: .bool(true)),
+        .optional("priors", .bool, .none, default: .none),
         .optional("steps", .integer, .none, default: .none), .optional("lr", .number, .none, default: .none),
-        .optional("l2", .number, default: .number(0.01)), .optional("jitter", .integer, default: .number(0)),
-        .optional("blur_every", .integer, default: .number(0)), .optional("clip", .number, default: .number(0)),
+        .optional("l2", .number, .none, default: .none), .optional("jitter", .integer, .none, default: .none),
+        .optional("blur_every", .integer, .none, default: .none), .optional("clip", .number, .none, default: .none),
         .optional("seed", .integer, default: .number(0)), .optional("batch", .integer, default: .number(1)),
     ] + renderParameters
+
+    /// Whether classviz or maximize renders with the priors: `priors` when given, otherwise yes
+    /// unless a keyword of the plain method (l2, jitter, blur_every, clip) is given.
+    static func withPriors(_ args: Arguments) throws -> Bool {
+        if !args.isNone("priors") { return try args.bool("priors") }
+        return ["l2", "jitter", "blur_every", "clip"].allSatisfy { args.isNone($0) }
+    }
+
+    /// The plain method's regularizers, each off unless given.
+    static func plainRegularizers(_ args: Arguments) throws -> (l2: Float, Regularizers) {
+        func value(_ k: String, _ d: Double) throws -> Double { args.isNone(k) ? d : try args.number(k) }
+        return (Float(try value("l2", 0.01)),
+                Regularizers(jitter: Int(try value("jitter", 0)), blurEvery: Int(try value("blur_every", 0)),
+                             clipValues: Float(try value("clip", 0)), seed: UInt64(max(0, try args.int("seed")))))
+    }
 
     static func shortRenderOptions(_ args: Arguments, _ net: Network) throws -> RenderOptions {
         try renderOptions(args, net, steps: args.isNone("steps") ? defaultRenderSteps : try args.int("steps"),
@@ -130,16 +140,17 @@ extension Builtins {
             Builtin("classviz", category: .visualize,
                     parameters: [.required("net", .network), .required("class", .string, .integer)] + shortRenderParameters,
                     summary: "A class model: the image that maximizes a class score. By default as Lucid renders it (Fourier image, decorrelated colour, random transforms, Adam); priors=false is Simonyan et al. 2014's plain gradient ascent.",
-                    help: "With priors (the default) this is render(net, logit(class)) and takes render's keywords (param, decorrelate, range, decay, sd, transforms, redirect, size, batch); steps defaults to \(defaultRenderSteps) and lr to 0.05. With priors=false: argmax_I S_c(I) - l2 * |I|^2 from a zero image in the network's input space, steps 200, lr 1; jitter, blur_every and clip add the regularizers of Yosinski et al. The result shows as its picture; .history is the objective per step, for plot.",
+                    help: "With priors (the default) this is render(net, logit(class)) and takes render's keywords (param, decorrelate, range, decay, sd, transforms, redirect, size, batch); steps defaults to \(defaultRenderSteps) and lr to 0.05. With priors=false (or when l2, jitter, blur_every or clip is given and priors is not): argmax_I S_c(I) - l2 * |I|^2 from a zero image in the network's input space, steps 200, lr 1; jitter, blur_every and clip add the regularizers of Yosinski et al. The result shows as its picture; .history is the objective per step, for plot.",
                     example: "v = classviz(load(\"fashion\"), class=\"trouser\", steps=30)\nshow(v)") { args, ctx in
                 let net = try args.network("net"), target = try classArgument(args, "class", net)
-                if try args.bool("priors") {
+                if try withPriors(args) {
                     return try runRender(ctx, "classviz", net, Objective(.logit(target)), try shortRenderOptions(args, net))
                 }
                 let steps = args.isNone("steps") ? 200 : try args.int("steps")
                 let (control, bar) = loop(ctx, "classviz", total: steps)
+                let (l2, regularizers) = try plainRegularizers(args)
                 let r = try Visualize.classModel(net, class: target, steps: steps, learningRate: args.isNone("lr") ? 1 : Float(try args.number("lr")),
-                                       l2: Float(try args.number("l2")), regularizers: try regularizers(args), control: control)
+                                       l2: l2, regularizers: regularizers, control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 return optimization(r, "classviz")
             },
@@ -155,7 +166,7 @@ extension Builtins {
                     let u = try args.ints("unit", count: 2)
                     target = .unit(channel: channel, y: u[0], x: u[1])
                 }
-                if try args.bool("priors") {
+                if try withPriors(args) {
                     let term: Objective.Term
                     switch target {
                     case .channel(let c): term = .channel(layer: layer, channel: c)
@@ -165,8 +176,9 @@ extension Builtins {
                 }
                 let steps = args.isNone("steps") ? 200 : try args.int("steps")
                 let (control, bar) = loop(ctx, "maximize", total: steps)
+                let (l2, regularizers) = try plainRegularizers(args)
                 let r = try Visualize.maximize(net, layer: layer, target: target, steps: steps, learningRate: args.isNone("lr") ? 1 : Float(try args.number("lr")),
-                                     l2: Float(try args.number("l2")), regularizers: try regularizers(args), control: control)
+                                     l2: l2, regularizers: regularizers, control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 return optimization(r, "maximize")
             },

@@ -153,6 +153,15 @@ public enum ImageTransform: Equatable, Sendable, CustomStringConvertible {
         .rotate((-10...10).map(Float.init) + [Float](repeating: 0, count: 5)), .jitter(4),
     ]
 
+    /// Lucid's standard set for a picture `side` pixels across: as it is from 128 pixels up, with
+    /// the pad and jitters scaled down for smaller inputs (28 pixels: pad 2, jitter 2, jitter 2).
+    public static func standard(side: Int) -> [ImageTransform] {
+        guard side < 128 else { return standard }
+        let k = Float(side) / 224
+        func px(_ v: Float) -> Int { max(2, Int((v * k).rounded())) }
+        return [.pad(width: px(12), value: 0.5), .jitter(px(8)), standard[2], standard[3], .jitter(px(4))]
+    }
+
     public var description: String {
         func list(_ xs: [Float]) -> String { "[" + xs.map { formatNumber($0) }.joined(separator: ", ") + "]" }
         switch self {
