@@ -401,7 +401,7 @@ public struct RenderOptions: Sendable {
     public var fitToInput: Bool
 
     public init(parametrization: ImageParametrization = ImageParametrization(), transforms: [ImageTransform] = ImageTransform.standard,
-                steps: Int = 256, learningRate: Float = 0.05, redirectSteps: Int = 16, seed: UInt64 = 0, fitToInput: Bool = true) {
+                steps: Int = 192, learningRate: Float = 0.05, redirectSteps: Int = 16, seed: UInt64 = 0, fitToInput: Bool = true) {
         self.parametrization = parametrization; self.transforms = transforms; self.steps = steps
         self.learningRate = learningRate; self.redirectSteps = redirectSteps; self.seed = seed; self.fitToInput = fitToInput
     }

@@ -98,6 +98,12 @@ final class RenderPipelineTests: XCTestCase {
         XCTAssertTrue(stopped.cancelled)
         XCTAssertLessThan(stopped.steps, 40)
         XCTAssertEqual(stopped.image.shape, [1, 28, 28])
+        // What a cancelled render keeps is the picture reached: the same as a shorter render's.
+        var short = options
+        short.steps = stopped.steps
+        let shorter = try render(net, Objective(.logit(3)), options: short)
+        XCTAssertEqual(stopped.images, shorter.images)
+        XCTAssertEqual(stopped.history, shorter.history)
         // Bad objectives are refused before the first step, saying what exists.
         XCTAssertThrowsError(try render(net, Objective(.channel(layer: "conv2", channel: 99)), options: options)) {
             XCTAssertTrue("\($0)".contains("32 channels"), "\($0)")
