@@ -14,7 +14,8 @@ transforms, Adam 0.05, 512 steps), and judges both the same way:
   (the 224 picture resized to their 240 and 260);
 - robustness: Lite0's mean probability of the class over 16 random jitters (up to 16 px),
   scales (0.9 to 1.1) and rotations (-10 to 10 degrees) of the picture;
-- time: seconds per class (cnnlab: the `cnn run`, less the time to load the network).
+- time: seconds per class (cnnlab: the `cnn run`, less the time to load the network), wall
+  clock and CPU (user + system; on a busy machine CPU / 2 is what 2 idle cores would take).
 
 Prints a Markdown table and writes the pictures to DIR (default /tmp/compare-lucent).
 """
@@ -99,9 +100,20 @@ def cnn_class_model(cnn, name, path, steps):
     script = path + ".cnn"
     with open(script, "w") as f:
         f.write(f'net = load("efficientnet-lite0")\nsave(classviz(net, class="{name}"{extra}), "{path}")\n')
-    start = time.time()
-    subprocess.run([cnn, "run", script], check=True, stdout=subprocess.DEVNULL)
-    return time.time() - start
+    return timed_run([cnn, "run", script])
+
+
+def timed_run(command):
+    """Wall and CPU seconds of a child process."""
+    before, start = children_cpu(), time.time()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.time() - start, children_cpu() - before
+
+
+def children_cpu():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main():
@@ -124,21 +136,20 @@ def main():
     load_script = os.path.join(args.out, "load.cnn")
     with open(load_script, "w") as f:
         f.write('net = load("efficientnet-lite0")\n')
-    start = time.time()
-    subprocess.run([args.cnn, "run", load_script], check=True, stdout=subprocess.DEVNULL)
-    load_time = time.time() - start
+    load_time, load_cpu = timed_run([args.cnn, "run", load_script])
 
     rows = []
     for name in args.classes.split(","):
         c = lower.index(name.lower())
         row = {"class": name}
         path = os.path.join(args.out, f"cnnlab-{name.replace(' ', '_')}.png")
-        row["cnn_time"] = cnn_class_model(args.cnn, name, path, args.steps) - load_time
+        wall, cpu = cnn_class_model(args.cnn, name, path, args.steps)
+        row["cnn_time"], row["cnn_cpu"] = wall - load_time, cpu - load_cpu
         images = {"cnnlab": load_png(path)}
         if not args.skip_lucent:
-            start = time.time()
+            start, cpu = time.time(), time.process_time()
             images["lucent"] = lucent_class_model(nets[0], c, args.lucent_steps, seed=0)
-            row["lucent_time"] = time.time() - start
+            row["lucent_time"], row["lucent_cpu"] = time.time() - start, time.process_time() - cpu
             from PIL import Image
             Image.fromarray((images["lucent"][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(
                 os.path.join(args.out, f"lucent-{name.replace(' ', '_')}.png"))
@@ -151,14 +162,15 @@ def main():
         print(row, file=sys.stderr, flush=True)
 
     who = ["cnnlab"] + ([] if args.skip_lucent else ["lucent"])
-    header = "| class | " + " | ".join(f"{w} Lite0 p | {w} p transformed | {w} Lite1 rank | {w} Lite2 rank | {w} s" for w in who) + " |"
+    header = "| class | " + " | ".join(f"{w} Lite0 p | {w} p transformed | {w} Lite1 rank | {w} Lite2 rank | {w} s | {w} CPU s" for w in who) + " |"
     print(header)
-    print("|" + "---|" * (1 + 5 * len(who)))
+    print("|" + "---|" * (1 + 6 * len(who)))
     for r in rows:
         cells = [r["class"]]
         for w in who:
             t = r["cnn_time"] if w == "cnnlab" else r["lucent_time"]
-            cells += [f"{r[w + '_p0']:.3f}", f"{r[w + '_robust']:.3f}", str(r[w + "_lite1"]), str(r[w + "_lite2"]), f"{t:.1f}"]
+            cpu = r["cnn_cpu"] if w == "cnnlab" else r["lucent_cpu"]
+            cells += [f"{r[w + '_p0']:.3f}", f"{r[w + '_robust']:.3f}", str(r[w + "_lite1"]), str(r[w + "_lite2"]), f"{t:.1f}", f"{cpu:.1f}"]
         print("| " + " | ".join(cells) + " |")
     for w in who:
         t5_1 = sum(r[w + "_lite1"] <= 5 for r in rows)
@@ -166,8 +178,9 @@ def main():
         t1_2 = sum(r[w + "_lite2"] == 1 for r in rows)
         robust = np.mean([r[w + "_robust"] for r in rows])
         t = np.mean([r["cnn_time"] if w == "cnnlab" else r["lucent_time"] for r in rows])
+        cpu = np.mean([r["cnn_cpu"] if w == "cnnlab" else r["lucent_cpu"] for r in rows])
         print(f"\n{w}: Lite1 top-5 {t5_1}/{len(rows)}, Lite2 top-5 {t5_2}/{len(rows)} (top-1 {t1_2}), "
-              f"mean p under transforms {robust:.3f}, mean {t:.1f} s a class")
+              f"mean p under transforms {robust:.3f}, mean {t:.1f} s a class ({cpu:.1f} CPU s)")
 
 
 if __name__ == "__main__":

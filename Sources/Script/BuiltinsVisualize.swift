@@ -295,7 +295,7 @@ extension Builtins {
                     parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
                                  .optional("steps", .integer, default: .number(100)), .optional("lr", .number, default: .number(0.01))],
                     summary: "An image nudged by gradient steps until the network calls it `class` (Nguyen et al. 2015).",
-                    help: "Fields: image, label (what the network now says), probability, succeeded_at (the step, or none).",
+                    help: "Gradient ascent on log p_class on the render pipeline: the pixels are the parameters (clamped to [0, 1], no transforms) and Adam with step lr moves each by about lr per step; it stops as soon as the network says `class`. Fields: image, label (what the network now says), probability, succeeded_at (the step, or none).",
                     example: "f = fool(load(\"fashion\"), sample(\"sneaker\"), class=\"sandal\")\nf.label") { args, ctx in
                 let net = try args.network("net"), steps = try args.int("steps")
                 let (control, bar) = loop(ctx, "fool", total: steps)
