@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A room of simulated students on a local cnnlab hub.
 
-    scripts/hub loadtest [--students N] [--sweep 1,2,4] [--steps S] [--json FILE]
+    scripts/hub loadtest [--students N] [--sweep 1,2,4] [--steps S] [--memory 2G] [--json FILE]
 
 Starts a hub of its own (scripts/hub start, in a temporary folder, on a free port), then N
 students at once, each on a thread of its own:
@@ -10,7 +10,8 @@ students at once, each on a thread of its own:
   3. open a cnnlab kernel through the hub's proxy (POST /user/NAME/api/kernels) and its
      websocket channels,
   4. run the lecture's ImageNet cells, all students together (a barrier before each cell):
-     load the zoo network and the cat photo, its saliency map, a class model.
+     load the zoo network and the cat photo, its saliency map, a class model (classviz's
+     defaults: Lucid's recipe on EfficientNet-Lite0).
 Every cell's reply and outputs are checked (status ok, the pictures there). Reported: each
 cell's latency (median, p95, max over students) and each kernel's peak resident memory.
 With --sweep, one room per size, and the largest size whose slowest class model stayed
@@ -44,7 +45,7 @@ def cells(steps):
     return [
         ("load", 'net = load("efficientnet-lite0")\ncat = photo("chelsea")\ntop(predict(net, cat), 3)', 0),
         ("saliency", 'show(saliency(net, cat, class="tiger cat"))', 1),
-        ("class model", f'show(classviz(net, class="lemon", steps={steps}))', 1),
+        ("class model", 'show(classviz(net, class="lemon"' + (f", steps={steps}" if steps else "") + "))", 1),
     ]
 
 
@@ -288,7 +289,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", type=int, default=20)
     p.add_argument("--sweep", help="room sizes to try, as 1,2,4,8 (instead of --students)")
-    p.add_argument("--steps", type=int, default=64, help="the class model's steps (default 64)")
+    p.add_argument("--steps", type=int, help="the class model's steps (default: classviz's own)")
     p.add_argument("--limit", type=float, default=60, help="the class model's time limit for --sweep (s)")
     p.add_argument("--timeout", type=float, default=1800, help="the longest any cell may take (s)")
     p.add_argument("--memory", help="CNN_KERNEL_MEMORY for every kernel, as 2G")
