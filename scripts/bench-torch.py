@@ -109,6 +109,8 @@ FLOPS = {
     "effnet.forward": effnet_lite0_forward_flops(),
     # Forward, then backward to the input (the stem's input gradient included): twice the forward.
     "effnet.classviz_step": 2 * effnet_lite0_forward_flops(),
+    # One step of the default class-model recipe (Lucent's render_vis): the same passes.
+    "effnet.render_step": 2 * effnet_lite0_forward_flops(),
     # Forward, then backward to the input through every layer: twice the forward.
     "lenet.forward_backward": 2 * lenet_forward_flops(),
 }
@@ -217,6 +219,26 @@ def effnet_classviz_step(torch):
     return input_gradient_of_top_logit(torch, effnet(torch), (1, 3, 224, 224))
 
 
+def effnet_render_step(torch):
+    """One step of Lucent's render_vis with its defaults: the Fourier image with decorrelated
+    colour (param.image(224)), the standard transforms, the network's forward and backward
+    passes to the image's parameters, and Adam's update (lr 0.05)."""
+    from lucent.optvis import param, transform
+    model = effnet(torch)
+    params, image_f = param.image(224)
+    optimizer = torch.optim.Adam(params, lr=5e-2)
+    transform_f = transform.compose(transform.standard_transforms + [lambda x: x * 2 - 1])
+
+    def run():
+        def closure():
+            optimizer.zero_grad()
+            loss = -model(transform_f(image_f()))[:, 0].mean()
+            loss.backward()
+            return loss
+        optimizer.step(closure)
+    return run
+
+
 def lenet_forward_backward(torch):
     nn = torch.nn
     model = frozen(torch, nn.Sequential(
@@ -241,6 +263,7 @@ WORKLOADS = {
     "vgg16.classviz_step": vgg16_classviz_step,
     "effnet.forward": effnet_forward,
     "effnet.classviz_step": effnet_classviz_step,
+    "effnet.render_step": effnet_render_step,
     "lenet.forward_backward": lenet_forward_backward,
 }
 assert WORKLOADS.keys() == FLOPS.keys()

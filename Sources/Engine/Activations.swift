@@ -8,6 +8,11 @@ public enum ReLURule: String, CaseIterable, Sendable {
     case deconvnet
     /// dx = dy · [x > 0] · [dy > 0]: guided backpropagation (Springenberg et al.) applies both masks.
     case guided
+    /// Lucid's `redirected_relu_grad`, for optimizing an input towards a larger objective: while
+    /// the true gradient of an image (a batch row) is zero everywhere, the gradient also passes
+    /// at units that are off where it would switch them on (x < 0, dy > 0), so that units dead
+    /// at the start do not stop the ascent. Once any unit passes a true gradient, it is the plain one.
+    case redirected
 }
 
 /// Elementwise op helper: y = f(x), dx = dy · f'(x, y).
@@ -34,6 +39,7 @@ public func relu(_ x: Variable, rule: ReLURule = .plain) -> Variable {
                 case .plain: for i in 0..<dx.count { let g = d[i], v = xs[i]; dx[i] = v > 0 ? g : 0 }
                 case .deconvnet: for i in 0..<dx.count { let g = d[i]; dx[i] = Swift.max(g, 0) }
                 case .guided: for i in 0..<dx.count { let g = d[i], v = xs[i]; dx[i] = v > 0 ? Swift.max(g, 0) : 0 }
+                case .redirected: redirect(xs, d, dx, rows: x.shape.first ?? 1, low: 0, high: .infinity)
                 }
             }}
         }]
@@ -56,15 +62,40 @@ public func tanh(_ x: Variable) -> Variable {
 }
 
 /// y = min(max(x, low), high) (ReLU6 is clip(x, 0, 6)); the gradient passes where low < x < high.
-public func clip(_ x: Variable, min low: Float, max high: Float) -> Variable {
+/// With `rule: .redirected` (ReLU6 in an input optimization), the gradient is redirected at
+/// both bounds as ReLU's is at zero; the other rules leave clip's gradient as it is.
+public func clip(_ x: Variable, min low: Float, max high: Float, rule: ReLURule = .plain) -> Variable {
     let y = x.value.map { Swift.min(Swift.max($0, low), high) }
     return Variable.result(y, [x]) { dy in
         [Tensor(shape: dy.shape) { dx in
             x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in
+                if rule == .redirected { redirect(xs, d, dx, rows: x.shape.first ?? 1, low: low, high: high); return }
                 // Loaded unconditionally so the mask compiles to a blend (ReLU6 sits in hot paths).
                 for i in 0..<dx.count { let g = d[i], v = xs[i]; dx[i] = v > low && v < high ? g : 0 }
             }}
         }]
+    }
+}
+
+/// The redirected gradient of a clip to [low, high] (Lucid's redirected ReLU and ReLU6), row by
+/// row of the batch: the true gradient where some of the row passes, and otherwise also the
+/// gradient at clipped units that points back into the range.
+private func redirect(_ xs: UnsafeBufferPointer<Float>, _ d: UnsafeBufferPointer<Float>, _ dx: UnsafeMutableBufferPointer<Float>,
+                      rows: Int, low: Float, high: Float) {
+    let per = dx.count / Swift.max(rows, 1)
+    for r in 0..<Swift.max(rows, 1) {
+        var alive = false
+        for i in (r * per)..<((r + 1) * per) {
+            let v = xs[i], g = d[i]
+            let pass = v > low && v < high
+            dx[i] = pass ? g : 0
+            if pass && g != 0 { alive = true }
+        }
+        if alive { continue }
+        for i in (r * per)..<((r + 1) * per) {
+            let v = xs[i], g = d[i]
+            dx[i] = (v <= low && g < 0) || (v >= high && g > 0) ? 0 : g
+        }
     }
 }
 

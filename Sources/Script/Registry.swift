@@ -9,7 +9,7 @@ import Engine
 public enum Builtins {
     /// Every area, in the order `help()` and the reference list them.
     static var areas: [[Builtin]] {
-        [language, tensors, gradients, layers, models, visualizations, images]
+        [language, tensors, gradients, layers, models, visualizations, rendering, images]
     }
 }
 

@@ -19,52 +19,38 @@ public struct FoolingResult {
 
 /// Fooling a network (Nguyen, Yosinski and Clune 2015; Szegedy et al. 2014): nudge `image`
 /// until the network calls it class `class`, by gradient ascent on log p_c(I), the log
-/// softmax probability of the target, in display space: I ← clamp₀¹(I + lr·g / max|g|), so
-/// every step moves the most sensitive pixel by `learningRate` and the image stays a picture.
-/// Stops as soon as the target is the top prediction, and says after how many steps.
-/// Progress reports the target's probability.
+/// softmax probability of the target. It runs on the render pipeline: the parameters are the
+/// pixels (no colour mixing, no transforms) clamped to [0, 1], and Adam with step
+/// `learningRate` moves each pixel by about that much per step. Stops as soon as the target is
+/// the top prediction, and says after how many steps. Progress reports the target's probability.
 public func fool(_ network: Network, _ image: Tensor, class target: Int, steps: Int = 100, learningRate: Float = 0.01,
                  control: LoopControl = LoopControl()) throws -> FoolingResult {
     guard steps >= 0, learningRate.isFinite, learningRate > 0 else {
         throw EngineError.invalidArgument("fool needs steps >= 0 and a positive learning rate")
     }
     let input = NetworkInput(network)
-    var x = try input.batch(image)
+    let start = try input.batch(image)
+    try input.checkClass(target, classes: try input.scoreCount(for: start))
+    var p = try defaultParametrization(for: network)
+    p.basis = .pixels; p.decorrelate = false; p.range = .clamp
     var history: [Float] = []
-    var succeededAt: Int? = nil, cancelled = false
-    var prediction = 0, probability: Float = 0
-    for step in 0...steps {
-        if control.isCancelled() { cancelled = true; break }
-        var p: [Float] = []
-        let gradient: Tensor
-        do {
-            // ∂ log p_c / ∂ scores = onehot(c) - p.
-            (_, gradient) = try input.backward(x, from: input.scoreLayer, isCancelled: control.isCancelled) { scores in
-                try input.checkClass(target, classes: scores.count)
-                let m = scores.max()
-                let e = scores.scalars.map { exp($0 - m) }
-                let total = e.reduce(0, +)
-                p = e.map { $0 / total }
-                var seed = Tensor(shape: scores.shape, scalars: p.map { -$0 })
-                seed.scalars[target] += 1
-                return seed
-            }
-        } catch EngineError.cancelled { cancelled = true; break }
-        prediction = 0
-        for i in p.indices where p[i] > p[prediction] { prediction = i }
-        probability = p[target]
+    var succeededAt: Int? = nil, prediction = 0, probability: Float = 0, step = 0
+    let options = RenderOptions(parametrization: p, transforms: [], steps: steps + 1, learningRate: learningRate, redirectSteps: 0)
+    let inner = LoopControl(progress: { s, _, _ in if s > 1 { control.progress(s - 1, steps, probability) } }, isCancelled: control.isCancelled)
+    let r = try optimizeImage(network, options: options, start: input.unclampedPicture(start).map { min(max($0, 0), 1) }, control: inner) { x, context in
+        let scores = try network.forward(x, upTo: input.scoreLayer, context: context)
+        let logp = try logSoftmax(try reshape(scores, [1, -1]))
+        let probabilities = logp.value.scalars.map { Foundation.exp($0) }
+        prediction = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+        probability = probabilities[target]
         history.append(probability)
-        if step > 0 { control.progress(step, steps, probability) }
-        if prediction == target { succeededAt = step; break }
-        if step == steps { break }
-        // A step in display space: the display gradient, scaled to move the largest by lr.
-        let g = input.displayGradient(gradient)
-        let largest = g.scalars.reduce(Float(0)) { Swift.max($0, abs($1)) }
-        guard largest > 0 else { break }
-        var display = input.unclampedPicture(x)
-        display.addScaled(try g.reshaped(display.shape), learningRate / largest)
-        x = try input.batch(display.map { Swift.min(Swift.max($0, 0), 1) })
+        if prediction == target { succeededAt = step; throw EngineError.cancelled }
+        if step == steps { throw EngineError.cancelled }
+        step += 1
+        var pick = Tensor(zeros: logp.shape)
+        pick.scalars[target] = 1
+        return try sum(try multiply(logp, Variable(pick)))
     }
-    return FoolingResult(image: input.picture(x), succeededAt: succeededAt, prediction: prediction, probability: probability,
-                         history: history, cancelled: cancelled)
+    return FoolingResult(image: r.image, succeededAt: succeededAt, prediction: prediction, probability: probability,
+                         history: history, cancelled: r.cancelled && succeededAt == nil && step < steps)
 }

@@ -13,7 +13,9 @@ struct NotebookCommand: ParsableCommand {
             extension chooses the format: .html (one self-contained page, pictures inline), \
             .ipynb (nbformat 4) or .md (pictures in a folder OUT_files beside it). A failing cell \
             stops the run with exit status 1 and the cells after it are written without outputs, \
-            unless --allow-errors is given. Ctrl-C stops the run (status 130) and writes what ran.
+            unless --allow-errors is given. Ctrl-C stops the run (status 130) and writes what ran. \
+            With --no-run the cells are written as they are, without running them (a .cnn \
+            notebook as a .ipynb to open in Jupyter, for instance).
             """)
 
     @Argument(help: ArgumentHelp("The notebook: a .cnn file with # %% cells, or a .ipynb file.", valueName: "file"))
@@ -25,7 +27,10 @@ struct NotebookCommand: ParsableCommand {
     @Flag(name: .customLong("allow-errors"), help: "Run every cell even after one fails.")
     var allowErrors = false
 
+    @Flag(name: .customLong("no-run"), help: "Write the cells without running them (convert only).")
+    var noRun = false
+
     func run() throws {
-        throw ExitCode(runNotebookCommand(path: file, output: output, allowErrors: allowErrors))
+        throw ExitCode(runNotebookCommand(path: file, output: output, allowErrors: allowErrors, execute: !noRun))
     }
 }

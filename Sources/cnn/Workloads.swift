@@ -64,4 +64,18 @@ let workloads: [Workload] = [
         let net = try Network.vgg16()
         return { _ = try classModel(net, class: 0, steps: 1, learningRate: 1, l2: 0.01) }
     },
+    // One step of the default class-model recipe on EfficientNet-Lite0 (random weights): the
+    // Fourier image with decorrelated colour, Lucid's random transforms, the forward and
+    // backward passes at 224, and Adam's update.
+    Workload(name: "effnet.render_step", flops: 2 * EngineBenchmarks.effnetFlops) {
+        let net = try Network.efficientNetLite(EfficientNetLiteVariant.all[0])
+        net.spec = InputSpec(channels: 3, height: 224, width: 224, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+        var options = RenderOptions(steps: 1, redirectSteps: 0)
+        var seed: UInt64 = 0
+        return {
+            seed += 1
+            options.seed = seed
+            _ = try render(net, Objective(.logit(0)), options: options)
+        }
+    },
 ]

@@ -44,6 +44,10 @@ final class JupyterTests: XCTestCase {
         try check("kernel", Support.executable)
     }
 
+    func testAKernelUnderAMemoryCapStopsTheCellThatPassesItAndLivesOn() throws {
+        try check("memorycap", Support.executable)
+    }
+
     func testNbclientRunsANotebookThroughTheInstalledKernel() throws {
         try check("nbclient", Support.executable)
     }

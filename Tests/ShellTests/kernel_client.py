@@ -2,6 +2,7 @@
 
     python kernel_client.py kernel CNN        the messaging protocol, through jupyter_client
     python kernel_client.py nbclient CNN      a notebook executed by nbclient through the kernelspec
+    python kernel_client.py memorycap CNN     a kernel under CNN_KERNEL_MEMORY stops a cell and lives on
     python kernel_client.py validate FILE     a .ipynb file against the nbformat schema
 
 Each check prints "ok: <what>"; the first failure prints "FAILED: <what>" and the script exits
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,20 +84,22 @@ def of_type(outputs, kind):
     return [m for m in outputs if m["msg_type"] == kind]
 
 
-def kernel_checks(cnn):
+def kernel_checks(cnn, body=None, env=None):
+    body = body or protocol
     workdir = tempfile.mkdtemp(prefix="cnn-kernel-")
     key = uuid.uuid4().hex.encode()
     path, info = write_connection_file(
         fname=os.path.join(workdir, "connection.json"), ip="127.0.0.1", key=key, transport="tcp",
         signature_scheme="hmac-sha256")
     log = open(os.path.join(workdir, "kernel.log"), "wb")
-    kernel = subprocess.Popen([cnn, "kernel", "-f", path], stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    kernel = subprocess.Popen([cnn, "kernel", "-f", path], stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                              env=dict(os.environ, **(env or {})))
     kc = BlockingKernelClient(connection_file=path)
     kc.load_connection_file()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=30)
-        protocol(kc, info, key, kernel)
+        body(kc, info, key, kernel)
         # Shutdown: the reply comes, then the process ends by itself.
         msg = kc.session.msg("shutdown_request", {"restart": False})
         kc.control_channel.send(msg)
@@ -316,6 +320,34 @@ def nbclient_checks(cnn):
     nbformat.validate(failing)
 
 
+def memory_cap(kc, info, key, kernel):
+    """Under a 512 MB cap, a cell that keeps 64 MB tensors is stopped with a MemoryError at the
+    place it reached; the variables made before it stay, and the kernel runs the next cells."""
+    reply, _ = run_code(kc, "keep = 42")
+    check(reply["status"] == "ok", "a small cell runs under the cap", reply)
+    reply, out = run_code(kc, "xs = []\nfor i in 0..99 {\n    xs = xs + [zeros(16, 1024, 1024) + i]\n}", timeout=120)
+    errors = of_type(out, "error")
+    check(reply["status"] == "error" and reply["ename"] == "MemoryError", "execute_reply error MemoryError", reply)
+    check(len(errors) == 1 and errors[0]["content"]["ename"] == "MemoryError"
+          and "memory cap of 512 MB" in errors[0]["content"]["evalue"] and "CNN_KERNEL_MEMORY" in errors[0]["content"]["evalue"],
+          "the error names the cap and the setting", errors)
+    check(any(re.search(r"In\[2\]:[23]:", line) for line in errors[0]["content"]["traceback"]), "the error points into the loop",
+          errors[0]["content"]["traceback"])
+    check(kernel.poll() is None, "the kernel process is still alive")
+    reply, out = run_code(kc, "n = len(xs)\nxs = 0\n[keep, n < 100]")
+    results = of_type(out, "execute_result")
+    check(reply["status"] == "ok" and results and results[0]["content"]["data"]["text/plain"] == "[42, true]",
+          "variables kept, the loop stopped early, and the cell that frees them runs", (reply, results))
+    reply, out = run_code(kc, "sum(ones(256, 256))")
+    results = of_type(out, "execute_result")
+    check(reply["status"] == "ok" and results and results[0]["content"]["data"]["text/plain"].startswith("65536"),
+          "the kernel computes after the memory is freed", results)
+
+
+def memorycap_checks(cnn):
+    kernel_checks(cnn, body=memory_cap, env={"CNN_KERNEL_MEMORY": "512M"})
+
+
 def validate(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -323,11 +355,12 @@ def validate(path):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("kernel", "nbclient", "validate"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("kernel", "nbclient", "memorycap", "validate"):
         print(__doc__)
         return 2
     try:
-        {"kernel": kernel_checks, "nbclient": nbclient_checks, "validate": validate}[sys.argv[1]](sys.argv[2])
+        {"kernel": kernel_checks, "nbclient": nbclient_checks, "memorycap": memorycap_checks,
+         "validate": validate}[sys.argv[1]](sys.argv[2])
     except Failure as failure:
         print(f"FAILED: {failure}", flush=True)
         return 1

@@ -56,7 +56,8 @@ public final class Kernel {
         _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
         _ = fcntl(wakeWrite, F_SETFL, fcntl(wakeWrite, F_GETFL) | O_NONBLOCK)
         outbox = KernelOutbox(wakeDescriptor: wakeWrite)
-        worker = KernelWorker(outbox: outbox, cancellation: cancellation)
+        worker = KernelWorker(outbox: outbox, cancellation: cancellation,
+                              memoryCap: try MemoryCap.fromEnvironment(cancellation: cancellation))
     }
 
     /// Serves until a shutdown request (or the process that started it is gone); returns the exit status.

@@ -65,10 +65,13 @@ final class KernelWorker: @unchecked Sendable {
     private let outbox: KernelOutbox
     private let condition = NSCondition()
     private var job: Job?
+    /// The cap on resident memory (CNN_KERNEL_MEMORY), if one is set.
+    let memoryCap: MemoryCap?
 
-    init(outbox: KernelOutbox, cancellation: CancellationFlag) {
+    init(outbox: KernelOutbox, cancellation: CancellationFlag, memoryCap: MemoryCap? = nil) {
         self.outbox = outbox
-        self.sink = KernelEventSink(outbox: outbox)
+        self.memoryCap = memoryCap
+        self.sink = KernelEventSink(outbox: outbox, memoryCap: memoryCap)
         self.session = Session(sink: sink, cancellation: cancellation)
         let thread = Thread { [unowned self] in self.loop() }
         thread.stackSize = 512 << 20
@@ -96,14 +99,17 @@ final class KernelWorker: @unchecked Sendable {
 
     private func run(_ job: Job) {
         sink.begin(parent: job.request.header, executionCount: job.executionCount, silent: job.silent)
+        memoryCap?.begin()
         let outcome = session.run(job.code, name: "In[\(job.executionCount)]")
+        let passedCap = memoryCap?.end()
         sink.end()
         var result = ExecutionResult(request: job.request, executionCount: job.executionCount, error: nil, traceback: [])
         switch outcome {
         case .success: break
         case .failed(let d):
-            result.error = ErrorOutput(d)
-            result.traceback = ErrorOutput(d).traceback(colored: true, diagnostic: d)
+            let (error, shown) = KernelEventSink.memoryError(d, cap: memoryCap, resident: passedCap)
+            result.error = error
+            result.traceback = error.traceback(colored: true, diagnostic: shown)
         case .syntaxErrors(let ds):
             if let d = ds.first {
                 result.error = ErrorOutput(d)
@@ -125,8 +131,22 @@ final class KernelEventSink: EventSink {
     private var silent = false
     private var pendingValue: DisplayedValue?
     private var progressShown: [Int: (displayID: String, last: Date)] = [:]
+    private let memoryCap: MemoryCap?
 
-    init(outbox: KernelOutbox) { self.outbox = outbox }
+    init(outbox: KernelOutbox, memoryCap: MemoryCap? = nil) {
+        self.outbox = outbox
+        self.memoryCap = memoryCap
+    }
+
+    /// An interruption caused by passing the memory cap, told as a MemoryError at the place
+    /// where the cell stopped; any other error as it is.
+    static func memoryError(_ d: Diagnostic, cap: MemoryCap?, resident: Int?) -> (ErrorOutput, Diagnostic) {
+        guard d.kind == .interrupted, let cap, let resident else { return (ErrorOutput(d), d) }
+        let shown = cap.diagnostic(resident: resident, stoppedAt: d.span)
+        var error = ErrorOutput(shown)
+        error.name = MemoryCap.errorName
+        return (error, shown)
+    }
 
     func begin(parent: [String: Any], executionCount: Int, silent: Bool) {
         self.parent = parent
@@ -157,7 +177,9 @@ final class KernelEventSink: EventSink {
         case .image(let image):
             do { publish(.data(try DisplayData(image: image), isResult: false)) }
             catch { publish(.stream(name: "stderr", text: "error: could not encode a picture: \(error)\n")) }
-        case .error(let d): publish(.error(ErrorOutput(d)), diagnostic: d)
+        case .error(let d):
+            let (error, shown) = KernelEventSink.memoryError(d, cap: memoryCap, resident: memoryCap?.passed)
+            publish(.error(error), diagnostic: shown)
         case .progress: break
         }
     }

@@ -113,7 +113,7 @@ public enum NotebookFormat: String, CaseIterable {
 /// `cnn notebook FILE -o OUT`: runs the notebook and writes it with its outputs. Exit status:
 /// 0 when every cell ran (or errors were allowed), 1 when a cell failed, 2 for a usage error
 /// or a notebook that cannot be read, 130 when interrupted.
-public func runNotebookCommand(path: String, output: String?, allowErrors: Bool) -> Int32 {
+public func runNotebookCommand(path: String, output: String?, allowErrors: Bool, execute: Bool = true) -> Int32 {
     let errors = DescriptorOutput.standardError
     let target = output ?? ((path as NSString).deletingPathExtension + ".html")
     guard let format = NotebookFormat(path: target) else {
@@ -128,6 +128,16 @@ public func runNotebookCommand(path: String, output: String?, allowErrors: Bool)
         return 2
     }
 
+    if !execute {
+        // Converted only: every cell as it is, none run (a percent notebook as .ipynb for Jupyter).
+        let cells = notebook.cells.enumerated().map {
+            NotebookResult.RunCell(cell: $1, number: $0 + 1, executionCount: nil, outputs: [])
+        }
+        do { try NotebookWriter.write(NotebookResult(notebook: notebook, cells: cells), format: format, to: target) }
+        catch { errors.write("cnn notebook: cannot write \(target): \(error)\n"); return 1 }
+        errors.write("wrote \(target): \(cells.count) cell\(cells.count == 1 ? "" : "s"), not run\n")
+        return 0
+    }
     let runner = NotebookRunner(allowErrors: allowErrors)
     if isatty(2) != 0 {
         // On a terminal, one status line: the cell running and its progress bar.
