@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 CLASSES = ["dumbbell", "cup", "dalmatian", "bell pepper", "lemon", "Siberian husky",
-           "washing machine", "computer keyboard", "kit fox", "goose", "ostrich", "limousine"]
+           "washer", "computer keyboard", "kit fox", "goose", "ostrich", "limousine"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.expanduser("~/.cache/cnnlab")
 

@@ -104,7 +104,7 @@ extension Builtins {
         var fields: [(name: String, value: Value)]
         func list(_ xs: [Float]) -> Value { .list(xs.map { .number(Double($0)) }) }
         switch t {
-        case .pad(let w, let v): fields = [("kind", .string("pad")), ("width", .number(Double(w))), ("value", .number(Double(v)))]
+        case .pad(let w, let v): fields = [("kind", .string("margin")), ("width", .number(Double(w))), ("value", .number(Double(v)))]
         case .jitter(let d): fields = [("kind", .string("jitter")), ("pixels", .number(Double(d)))]
         case .scale(let s): fields = [("kind", .string("random_scale")), ("scales", list(s))]
         case .rotate(let a): fields = [("kind", .string("random_rotate")), ("angles", list(a))]
@@ -121,19 +121,19 @@ extension Builtins {
         case .list(let xs):
             return try xs.map { x in
                 guard case .record(let r) = x, r.typeName == "transform", case .string(let kind)? = r["kind"] else {
-                    throw ScriptError("transforms are made by pad(12), jitter(8), random_scale([0.9, 1, 1.1]) and random_rotate([-10, 0, 10]); found \(x.describedType)", argument: name)
+                    throw ScriptError("transforms are made by margin(12), jitter(8), random_scale([0.9, 1, 1.1]) and random_rotate([-10, 0, 10]); found \(x.describedType)", argument: name)
                 }
                 func num(_ k: String) -> Double { if case .number(let d)? = r[k] { return d }; return 0 }
                 func floats(_ k: String) -> [Float] { if case .list(let v)? = r[k] { return v.compactMap { if case .number(let d) = $0 { return Float(d) }; return nil } }; return [] }
                 switch kind {
-                case "pad": return .pad(width: Int(num("width")), value: Float(num("value")))
+                case "margin": return .pad(width: Int(num("width")), value: Float(num("value")))
                 case "jitter": return .jitter(Int(num("pixels")))
                 case "random_scale": return .scale(floats("scales"))
                 default: return .rotate(floats("angles"))
                 }
             }
         case let v:
-            throw ScriptError("transforms is \"standard\" (Lucid's pad, jitter, scale, rotate), \"none\", or a list such as [pad(12), jitter(8)]; got \(v.describedType)", argument: name)
+            throw ScriptError("transforms is \"standard\" (Lucid's pad, jitter, scale, rotate), \"none\", or a list such as [margin(12), jitter(8)]; got \(v.describedType)", argument: name)
         }
     }
 
@@ -239,9 +239,9 @@ extension Builtins {
                     example: "o = channel(\"conv2\", 5) - 0.5 * diversity(\"conv1\")\no") { args, _ in
                 objectiveValue([(1, [("kind", .string("diversity")), ("layer", .string(try layerName(args)))])])
             },
-            Builtin("pad", category: .visualize, parameters: [.required("width", .integer), .optional("value", .number, default: .number(0.5))],
-                    summary: "A render transform: pad every side by `width` pixels of grey `value`.",
-                    example: "render(load(\"fashion\"), channel(\"conv2\", 5), transforms=[pad(2), jitter(2)], steps=20)") { args, _ in
+            Builtin("margin", category: .visualize, parameters: [.required("width", .integer), .optional("value", .number, default: .number(0.5))],
+                    summary: "A render transform (Lucid's pad): a margin of `width` pixels of grey `value` around the image.",
+                    example: "render(load(\"fashion\"), channel(\"conv2\", 5), transforms=[margin(2), jitter(2)], steps=20)") { args, _ in
                 let t = ImageTransform.pad(width: try args.int("width"), value: Float(try args.number("value")))
                 do { try t.validate() } catch { throw ScriptError("\(error)", argument: "width") }
                 return transformValue(t)

@@ -165,7 +165,7 @@ public enum ImageTransform: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         func list(_ xs: [Float]) -> String { "[" + xs.map { formatNumber($0) }.joined(separator: ", ") + "]" }
         switch self {
-        case .pad(let w, let v): return "pad(\(w), value=\(formatNumber(v)))"
+        case .pad(let w, let v): return "margin(\(w), value=\(formatNumber(v)))"
         case .jitter(let d): return "jitter(\(d))"
         case .scale(let s): return "random_scale(\(list(s)))"
         case .rotate(let a): return "random_rotate(\(list(a)))"
@@ -176,7 +176,7 @@ public enum ImageTransform: Equatable, Sendable, CustomStringConvertible {
     public func validate() throws {
         switch self {
         case .pad(let w, let v):
-            guard (0...512).contains(w), v.isFinite else { throw EngineError.invalidArgument("pad takes 0 to 512 pixels and a finite value, got \(w)") }
+            guard (0...512).contains(w), v.isFinite else { throw EngineError.invalidArgument("margin takes 0 to 512 pixels and a finite value, got \(w)") }
         case .jitter(let d):
             guard (1...512).contains(d) else { throw EngineError.invalidArgument("jitter takes 1 to 512 pixels, got \(d)") }
         case .scale(let s):

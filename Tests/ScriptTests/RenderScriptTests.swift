@@ -18,7 +18,7 @@ final class RenderScriptTests: XCTestCase {
     func testRenderRunsFromAScriptAndItsShortForms() {
         let code = """
         net = load("fashion")
-        r = render(net, channel("conv2", 5) - 0.5 * diversity("conv2"), steps=12, batch=2, transforms=[pad(2), jitter(2)])
+        r = render(net, channel("conv2", 5) - 0.5 * diversity("conv2"), steps=12, batch=2, transforms=[margin(2), jitter(2)])
         v = classviz(net, class="bag", steps=12)
         p = classviz(net, class="bag", steps=12, priors=false)
         q = classviz(net, class="bag", steps=12, l2=0.01)
