@@ -46,6 +46,27 @@ public func relu(_ x: Variable, rule: ReLURule = .plain) -> Variable {
     }
 }
 
+/// y = min(max(x, 0), 6), with the chosen backward rule: ReLU6 is a ReLU that also saturates,
+/// so the deconvnet and guided rules treat it as one (the deconvnet rectifies the backward
+/// signal and ignores the forward masks; guided backpropagation keeps the true gradient's mask,
+/// 0 < x < 6, and rectifies as well).
+public func relu6(_ x: Variable, rule: ReLURule = .plain) -> Variable {
+    let deconvnet = rule == .deconvnet
+    guard deconvnet || rule == .guided else { return clip(x, min: 0, max: 6, rule: rule == .redirected ? .redirected : .plain) }
+    let y = x.value.map { Swift.min(Swift.max($0, 0), 6) }
+    return Variable.result(y, [x]) { dy in
+        [Tensor(shape: dy.shape) { dx in
+            x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in
+                if deconvnet {
+                    for i in 0..<dx.count { dx[i] = Swift.max(d[i], 0) }
+                } else {
+                    for i in 0..<dx.count { let v = xs[i]; dx[i] = v > 0 && v < 6 ? Swift.max(d[i], 0) : 0 }
+                }
+            }}
+        }]
+    }
+}
+
 /// y = x for x > 0, slope · x otherwise.
 public func leakyRelu(_ x: Variable, slope: Float = 0.01) -> Variable {
     unary(x, { $0 > 0 ? $0 : slope * $0 }, { x, _ in x > 0 ? 1 : slope })

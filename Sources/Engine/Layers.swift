@@ -146,7 +146,7 @@ public final class Activation: Layer {
         case "leaky_relu": return leakyRelu(x, slope: try a.float("slope", 0.01))
         case "sigmoid": return sigmoid(x)
         case "tanh": return tanh(x)
-        case "relu6": return clip(x, min: 0, max: 6, rule: context.reluRule == .redirected ? .redirected : .plain)
+        case "relu6": return relu6(x, rule: context.reluRule)
         case "clip": return clip(x, min: try a.float("min", -.infinity), max: try a.float("max", .infinity))
         case "softmax": return try softmax(x, axis: try a.int("axis", 1))
         case "log_softmax": return try logSoftmax(x, axis: try a.int("axis", 1))

@@ -80,7 +80,7 @@ extension Builtins {
                     do { ctx.emit(.image(ImageOutput(pixels: try picture(x), caption: caption))) }
                     catch let e as ScriptError { throw ScriptError("show: \(e.message)", argument: "x") }
                 case .list(let xs) where !xs.isEmpty && xs.allSatisfy({ $0.tensorValue != nil }):
-                    ctx.emit(.image(ImageOutput(pixels: try grid(xs.map(picture)), caption: caption)))
+                    ctx.emit(.image(ImageOutput(pixels: try labelledGrid(xs, ctx: ctx), caption: caption)))
                 default:
                     ctx.emit(.value(DisplayedValue(value: x, text: Display.text(x))))
                 }
@@ -138,16 +138,23 @@ extension Builtins {
             },
             Builtin("grid", category: .images,
                     parameters: [.required("images", .list), .optional("columns", .integer, .none, default: .none),
-                                 .optional("labels", .list, .none, default: .none), .optional("padding", .integer, default: .number(2))],
-                    summary: "Pictures side by side in one picture, in rows of `columns`.",
-                    help: "Sizes may differ, gray and colour may mix. Each tensor is scaled for display on its own. `labels` writes a caption under each.",
-                    example: "grid([zeros(1, 8, 8), ones(1, 8, 8)], labels=[\"zeros\", \"ones\"])") { args, _ in
-                let tiles = try args.list("images").map(picture)
-                guard !tiles.isEmpty else { throw ScriptError("grid: give at least one picture", argument: "images") }
+                                 .optional("labels", .list, .none, default: .none), .optional("padding", .integer, default: .number(2)),
+                                 .optional("net", .network, .none, default: .none)],
+                    summary: "Pictures side by side in one picture, in rows of `columns`, each with a label under it.",
+                    help: "Sizes may differ, gray and colour may mix. Each tensor is scaled for display on its own. `labels` writes a caption under each; with `net`, each tile is labelled with the class the network sees in it and its probability (\"lemon 0.97\"); otherwise results that know what they are (an inversion its layer, a projection its layer and channel) label themselves. Labels grow with the tiles, so they stay readable on a projector.",
+                    example: "grid([zeros(1, 8, 8), ones(1, 8, 8)], labels=[\"zeros\", \"ones\"])") { args, ctx in
+                let values = try args.list("images")
+                guard !values.isEmpty else { throw ScriptError("grid: give at least one picture", argument: "images") }
                 let labels = args.isNone("labels") ? nil : try args.list("labels").map(Display.plain)
+                if let labels, labels.count != values.count {
+                    throw ScriptError("grid: \(labels.count) labels for \(values.count) pictures; give one label a picture", argument: "labels")
+                }
                 let padding = try args.int("padding")
                 guard (0...256).contains(padding) else { throw ScriptError("grid: padding must be between 0 and 256", argument: "padding") }
-                return .image(try grid(tiles, columns: try args.optionalInt("columns"), padding: padding, labels: labels))
+                let columns = try args.optionalInt("columns")
+                if let columns, columns < 1 { throw ScriptError("grid: columns must be at least 1", argument: "columns") }
+                return .image(try labelledGrid(values, columns: columns, padding: padding, labels: labels,
+                                               net: args.isNone("net") ? nil : try args.network("net"), ctx: ctx))
             },
             Builtin("colormap", category: .images, parameters: [.required("x", .tensor), .optional("name", .string, default: .string("viridis"))],
                     summary: "One channel of values coloured by a colormap (gray, viridis, diverging).",

@@ -87,6 +87,25 @@ extension Builtins {
                           lr: args.isNone("lr") ? 0.05 : try args.number("lr"), batch: try args.int("batch"), seed: try args.int("seed"))
     }
 
+    /// The arguments saliency, smoothgrad and gradcam share.
+    static let attributionParameters: [BuiltinParameter] = [
+        .required("net", .network), .required("x", .image), .optional("class", .string, .integer, .none, default: .none),
+        .optional("clip", .number, .none, default: .number(99)),
+    ]
+
+    /// The class argument, or the network's top class for `x` when none is given.
+    static func classOrTop(_ args: Arguments, _ net: Network, _ x: Tensor, _ name: String = "class") throws -> Int {
+        args.isNone(name) ? try Visualize.topClass(net, x) : try classArgument(args, name, net)
+    }
+
+    /// An attribution map clipped at the `clip` percentile and scaled into [0, 1], or as it is with clip=none.
+    static func clipped(_ map: Tensor, _ args: Arguments) throws -> Tensor {
+        if args.isNone("clip") { return map }
+        let p = try args.number("clip")
+        guard p > 0, p <= 100 else { throw ScriptError("clip is a percentile above 0 and at most 100 (99 by default; none for the raw values), got \(Display.number(p))", argument: "clip") }
+        return try percentileClipped(map, percentile: Float(p))
+    }
+
     static var visualizations: [Builtin] {
         [
             Builtin("filters", category: .visualize,
@@ -130,12 +149,13 @@ extension Builtins {
                 ctx.print(s.table)
                 return .none
             },
-            Builtin("saliency", category: .visualize, parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer)],
+            Builtin("saliency", category: .visualize, parameters: attributionParameters,
                     summary: "Simonyan et al. 2014: how much each pixel moves the class score, |dS_c/dI|, max over colour channels.",
-                    help: "The score is taken before the softmax. The result is a map [1, H, W]; show(overlay(img, s)) lays it over the image.",
-                    example: "net = load(\"fashion\")\nimg = sample(\"sneaker\")\ns = saliency(net, img, class=\"sneaker\")\nshow(overlay(img, s))") { args, _ in
-                let net = try args.network("net")
-                return .tensor(Variable(try Visualize.saliency(net, try picture(args, "x", net), class: try classArgument(args, "class", net))))
+                    help: "The score is taken before the softmax; `class` defaults to the network's top class for the image. The result is a map [1, H, W] divided by its 99th percentile and clipped to [0, 1] (clip=100 scales by the maximum, clip=none gives the raw |dS_c/dI|), so more than its few brightest pixels show; show(overlay(img, s)) lays it over the image. smoothgrad and gradcam take the same arguments.",
+                    example: "net = load(\"fashion\")\nimg = sample(\"sneaker\")\ns = saliency(net, img)\nshow(overlay(img, s))") { args, _ in
+                let net = try args.network("net"), x = try picture(args, "x", net)
+                let map = try Visualize.saliency(net, x, class: try classOrTop(args, net, x))
+                return .tensor(Variable(try clipped(map, args)))
             },
             Builtin("classviz", category: .visualize,
                     parameters: [.required("net", .network), .required("class", .string, .integer)] + shortRenderParameters,
@@ -184,65 +204,82 @@ extension Builtins {
             },
             Builtin("invert", category: .visualize,
                     parameters: [.required("net", .network), .required("x", .image), .required("layer", .string),
-                                 .optional("steps", .integer, default: .number(200)), .optional("lr", .number, default: .number(10)),
-                                 .optional("momentum", .number, default: .number(0.9)), .optional("alpha", .number, default: .number(6)),
-                                 .optional("lambda_alpha", .number, default: .number(1e-4)), .optional("tv", .number, default: .number(0.1)),
-                                 .optional("beta", .number, default: .number(2)), .optional("seed", .integer, default: .number(0))],
-                    summary: "Mahendran and Vedaldi 2014: an image whose code at `layer` matches x's, by SGD with momentum from random noise.",
-                    help: "argmin_x |phi(x) - phi0|^2 / |phi0|^2 + lambda_alpha * alpha-norm + tv * TV^beta. `seed` picks the random start: several seeds give several images the network sees as the same. .history is the normalized feature loss per step.",
+                                 .optional("steps", .integer, default: .number(200)), .optional("lr", .number, default: .number(0.2)),
+                                 .optional("alpha", .number, default: .number(6)), .optional("lambda_alpha", .number, default: .number(1)),
+                                 .optional("tv", .number, default: .number(1)), .optional("beta", .number, default: .number(2)),
+                                 .optional("weight", .number, .none, default: .none), .optional("jitter", .integer, .none, default: .none),
+                                 .optional("noise", .number, default: .number(0.1)), .optional("seed", .integer, default: .number(0))],
+                    summary: "Mahendran and Vedaldi: an image whose code at `layer` matches x's, from random noise, with natural-image priors.",
+                    help: "Minimizes weight * |phi(x) - phi0|^2 / |phi0|^2 + lambda_alpha * R_alpha(x) + tv * TV^beta(x), the priors normalized as in the paper by the image's range B (alpha-norm / (H W B^alpha)) and V = B/6.5 (TV / (H W V^beta)), by Adam (lr in units of B) with the image jittered by up to `jitter` pixels each step. By default weight is 80/s and jitter s/4 pixels (at most 4) for a layer of stride s on the image, so deeper codes lean more on the priors. `seed` picks the random start: several seeds give several images the network sees as the same code. Fields: image, error (the normalized reconstruction error |phi(x) - phi0|^2 / |phi0|^2 reached), correlation (with x), history (the objective per step), steps, cancelled.",
                     example: "net = load(\"fashion\")\nr = invert(net, sample(\"sneaker\"), layer=\"conv2\", steps=50)\nshow(r)") { args, ctx in
-                let net = try args.network("net"), steps = try args.int("steps")
+                let net = try args.network("net"), steps = try args.int("steps"), x = try picture(args, "x", net)
+                let layer = try args.string("layer")
+                var o = InversionOptions()
+                o.steps = steps
+                o.learningRate = Float(try args.number("lr")); o.alpha = Float(try args.number("alpha"))
+                o.lambdaAlpha = Float(try args.number("lambda_alpha")); o.lambdaTV = Float(try args.number("tv"))
+                o.beta = Float(try args.number("beta")); o.lossWeight = args.isNone("weight") ? nil : Float(try args.number("weight"))
+                o.jitter = try args.optionalInt("jitter"); o.initialNoise = Float(try args.number("noise"))
+                o.seed = UInt64(max(0, try args.int("seed")))
+                guard steps >= 0, steps <= 100_000 else { throw ScriptError("invert: steps must be between 0 and 100000", argument: "steps") }
                 let (control, bar) = loop(ctx, "invert", total: steps)
-                let r = try Visualize.invert(net, try picture(args, "x", net), layer: try args.string("layer"), steps: steps,
-                                   learningRate: Float(try args.number("lr")), momentum: Float(try args.number("momentum")),
-                                   alpha: Float(try args.number("alpha")), lambdaAlpha: Float(try args.number("lambda_alpha")),
-                                   tv: Float(try args.number("tv")), beta: Float(try args.number("beta")),
-                                   seed: UInt64(max(0, try args.int("seed"))), control: control)
-                bar.finish(status: r.cancelled ? "stopped" : "")
-                return optimization(r, "inversion")
+                let r = try Visualize.invert(net, x, layer: layer, options: o, control: control)
+                bar.finish(status: r.cancelled ? "stopped" : "error \(Display.number(Double(r.error)))")
+                return .record(Record(typeName: "inversion", fields: [
+                    ("image", .image(r.image)), ("error", .number(Double(r.error))),
+                    ("correlation", .number(Double(try Visualize.correlation(r.image, x)))),
+                    ("history", .list(r.history.map { .number(Double($0)) })),
+                    ("steps", .number(Double(r.steps))), ("cancelled", .bool(r.cancelled)),
+                    ("label", .string(layer)),
+                ]))
             },
             Builtin("deconv", category: .visualize,
                     parameters: [.required("net", .network), .required("x", .image), .required("layer", .string), .required("channel", .integer)],
                     summary: "Zeiler and Fergus 2014: the strongest activation of a channel projected back to pixels by a deconvnet.",
-                    help: "Keeps the channel's largest activation, zeroes the rest, and runs back through unpooling (the max-pool switches), rectification and transposed filters. Fields: image, projection, y, x, activation.",
+                    help: "Keeps the channel's largest activation, zeroes the rest, and runs back through unpooling (the max-pool switches), rectification (at ReLU and ReLU6) and transposed filters. Shows as Zeiler and Fergus show it: the projection cropped to the unit's receptive field beside the image patch it came from. Fields: image (that figure), full (the projection over the whole image, zero at gray), projection (signed), patch, y, x, activation. top_patches shows the 9 strongest over a set of images.",
                     example: "show(deconv(load(\"fashion\"), sample(\"sneaker\"), layer=\"conv2\", channel=5))") { args, _ in
-                let net = try args.network("net")
-                let p = try Visualize.deconv(net, try picture(args, "x", net), layer: try args.string("layer"), channel: try args.int("channel"))
-                return projection(p)
+                let net = try args.network("net"), x = try picture(args, "x", net), layer = try args.string("layer")
+                let p = try Visualize.deconv(net, x, layer: layer, channel: try args.int("channel"))
+                return try projection(p, net: net, image: x, layer: layer)
             },
             Builtin("guided", category: .visualize,
                     parameters: [.required("net", .network), .required("x", .image), .optional("class", .string, .integer, .none, default: .none),
                                  .optional("layer", .string, .none, default: .none), .optional("channel", .integer, default: .number(0))],
                     summary: "Guided backpropagation: the gradient of a class score (or a channel) with ReLUs passing only positive signals both ways.",
+                    help: "With a class: the map [C, H, W], signed. With layer and channel: the strongest unit of the channel, shown as deconv shows its projection (cropped to the unit's receptive field beside the image patch), with the same fields; top_patches(..., method=\"guided\") shows the 9 strongest over a set of images.",
                     example: "g = guided(load(\"fashion\"), sample(\"bag\"), class=\"bag\")\nshow(g)") { args, _ in
                 let net = try args.network("net"), x = try picture(args, "x", net)
                 if !args.isNone("layer") {
-                    return projection(try Visualize.guided(net, x, layer: try args.string("layer"), channel: try args.int("channel")))
+                    let layer = try args.string("layer")
+                    return try projection(try Visualize.guided(net, x, layer: layer, channel: try args.int("channel")), net: net, image: x, layer: layer)
                 }
                 guard !args.isNone("class") else { throw ScriptError("guided: give a class, or a layer and channel", argument: "class") }
                 return .tensor(Variable(try Visualize.guided(net, x, class: try classArgument(args, "class", net))))
             },
             Builtin("gradcam", category: .visualize,
-                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer), .required("layer", .string)],
+                    parameters: attributionParameters + [.optional("layer", .string, .none, default: .none)],
                     summary: "Grad-CAM (Selvaraju et al.): where in the image a layer's features speak for the class, as a map [1, H, W].",
-                    help: "Channel weights are the spatial means of the class score's gradient; the map is ReLU of the weighted sum of the layer's channels, upsampled to the image.",
+                    help: "Channel weights are the spatial means of the class score's gradient; the map is ReLU of the weighted sum of the layer's channels, upsampled to the image. `layer` defaults to the last layer with feature maps larger than 1 x 1, `class` to the network's top class; `clip` as for saliency.",
                     example: "net = load(\"fashion\")\nimg = sample(\"sandal\")\nshow(overlay(img, gradcam(net, img, class=\"sandal\", layer=\"conv2\")))") { args, _ in
-                let net = try args.network("net")
-                let g = try Visualize.gradcam(net, try picture(args, "x", net), class: try classArgument(args, "class", net), layer: try args.string("layer"))
-                return .tensor(Variable(g.map))
+                let net = try args.network("net"), x = try picture(args, "x", net)
+                let layer = args.isNone("layer") ? try Visualize.lastSpatialLayer(net) : try args.string("layer")
+                let g = try Visualize.gradcam(net, x, class: try classOrTop(args, net, x), layer: layer)
+                return .tensor(Variable(try clipped(g.map, args)))
             },
             Builtin("smoothgrad", category: .visualize,
-                    parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
+                    parameters: attributionParameters + [
                                  .optional("samples", .integer, default: .number(50)), .optional("noise", .number, default: .number(0.15)),
                                  .optional("seed", .integer, default: .number(0))],
                     summary: "SmoothGrad: saliency averaged over copies of the image with Gaussian noise (noise as a fraction of its range).",
+                    help: "`class` defaults to the network's top class; `clip` as for saliency. Ctrl-C keeps the average of the samples done.",
                     example: "show(smoothgrad(load(\"fashion\"), sample(\"coat\"), class=\"coat\", samples=10))") { args, ctx in
-                let net = try args.network("net"), n = try args.int("samples")
+                let net = try args.network("net"), n = try args.int("samples"), x = try picture(args, "x", net)
+                let target = try classOrTop(args, net, x)
                 let (control, bar) = loop(ctx, "smoothgrad", total: n)
-                let h = try Visualize.smoothgrad(net, try picture(args, "x", net), class: try classArgument(args, "class", net), samples: n,
+                let h = try Visualize.smoothgrad(net, x, class: target, samples: n,
                                        noise: Float(try args.number("noise")), seed: UInt64(max(0, try args.int("seed"))), control: control)
                 bar.finish(status: h.cancelled ? "stopped" : "")
-                return .tensor(Variable(h.map))
+                return .tensor(Variable(try clipped(h.map, args)))
             },
             Builtin("integrated_gradients", category: .visualize,
                     parameters: [.required("net", .network), .required("x", .image), .required("class", .string, .integer),
@@ -313,26 +350,52 @@ extension Builtins {
             },
             Builtin("top_patches", category: .visualize,
                     parameters: [.required("net", .network), .required("layer", .string), .required("channel", .integer),
-                                 .required("images", .string, .list, .tensor), .optional("k", .integer, default: .number(9))],
-                    summary: "The k image regions that most excite a channel, beside their deconvnet projections (Zeiler and Fergus's figure).",
-                    help: "images: a folder of IDX files (its test split, streamed in batches), a list of images, or a batch tensor [N, C, H, W]. Each patch is the unit's receptive field.",
+                                 .required("images", .string, .list, .tensor), .optional("k", .integer, default: .number(9)),
+                                 .optional("method", .string, default: .string("deconvnet"))],
+                    summary: "The k image regions that most excite a channel, beside their projections (Zeiler and Fergus's figure).",
+                    help: "images: a folder of photos (PNG or JPEG, each fitted to the network: resized and centre-cropped) or of IDX files (its test split), a list of images (fitted the same way), or a batch tensor [N, C, H, W]; images are streamed in batches and each counts once. Each patch is the unit's receptive field; beside it, its projection cropped to the same field by the deconvnet (method=\"deconvnet\") or by guided backpropagation (method=\"guided\"). Fields: image (the figure), patches, projections, images (which image each came from), files (for a folder of photos), activations.",
                     example: "show(top_patches(load(\"fashion\"), \"conv2\", 5, \"/usr/share/datasets/fashion-mnist\"))", exampleUsesFiles: true) { args, ctx in
-                let net = try args.network("net")
-                let images: Tensor
+                let net = try args.network("net"), layer = try args.string("layer"), channel = try args.int("channel")
+                let rule = try projectionRule(args)
+                let source: ImageSource
+                var files: [String] = []
                 switch args["images"] {
-                case .string(let folder): images = try dataset(folder, "test", limit: nil).images
-                case .list(let xs): images = try stackImages(try xs.map { try Conversions.tensor($0) })
-                default: images = try args.tensor("images").value
+                case .string(let folder):
+                    files = try imageFiles(in: folder)
+                    if files.isEmpty {
+                        source = try TensorImages(try dataset(folder, "test", limit: nil).images)
+                    } else {
+                        source = FileImages(paths: files) { t in try net.spec.map { try NetworkCalls.fitted(t, to: $0) } ?? t }
+                    }
+                case .list(let xs):
+                    source = try TensorImages(try stackImages(try xs.map { x in
+                        let t = try Conversions.tensor(x)
+                        return try net.spec.map { try NetworkCalls.fitted(t, to: $0) } ?? t
+                    }))
+                default: source = try TensorImages(try args.tensor("images").value)
                 }
-                let (control, bar) = loop(ctx, "top_patches", total: images.shape.first ?? 0)
-                let r = try Visualize.topPatches(net, layer: try args.string("layer"), channel: try args.int("channel"), images: images,
-                                       k: try args.int("k"), control: control)
-                bar.finish()
-                return .record(Record(typeName: "top_patches", fields: [
-                    ("image", .image(try r.picture(scale: 4))),
+                let k = try args.int("k")
+                guard (1...100).contains(k) else { throw ScriptError("top_patches: k must be between 1 and 100", argument: "k") }
+                let perImage = try source.images(in: 0..<1).count
+                let (control, bar) = loop(ctx, "top_patches", total: source.imageCount)
+                let r: TopPatches
+                do {
+                    r = try Visualize.topPatches(net, layer: layer, channel: channel, images: source, k: k, rule: rule,
+                                                 batchSize: max(1, min(256, 4_000_000 / max(1, perImage))), control: control)
+                } catch EngineError.invalidArgument(let m) where m.contains("channel") { throw ScriptError(m, argument: "channel") }
+                bar.finish(status: r.cancelled ? "stopped" : "")
+                var fields: [(name: String, value: Value)] = [
+                    ("image", .image(try r.picture())),
+                    ("patches", .list(r.patches.map { .image($0.patch) })),
+                    ("projections", .list(r.patches.map { .tensor(Variable($0.projection)) })),
                     ("images", .list(r.patches.map { .number(Double($0.imageIndex)) })),
                     ("activations", .list(r.patches.map { .number(Double($0.activation)) })),
-                ]))
+                    ("label", .string("\(layer) ch \(channel)")),
+                ]
+                if !files.isEmpty {
+                    fields.append(("files", .list(r.patches.map { .string((files[$0.imageIndex] as NSString).lastPathComponent) })))
+                }
+                return .record(Record(typeName: "top_patches", fields: fields))
             },
             Builtin("plot", category: .visualize,
                     parameters: [.required("values", .list, .tensor), .optional("title", .string, .none, default: .none),
@@ -353,6 +416,29 @@ extension Builtins {
         ]
     }
 
+    /// The picture files (PNG, JPEG) in a folder, sorted by name; none for a folder of IDX
+    /// files. A path that is no folder is an error that says what is expected.
+    static func imageFiles(in folder: String) throws -> [String] {
+        let path = (folder as NSString).expandingTildeInPath
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ScriptError("top_patches: '\(folder)' is not a folder; give a folder of photos (PNG, JPEG) or of IDX files, a list of images, or a batch tensor", argument: "images")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        return names.filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }
+            .map { (path as NSString).appendingPathComponent($0) }
+    }
+
+    /// The method= argument of the projections: the deconvnet or guided backpropagation.
+    static func projectionRule(_ args: Arguments) throws -> ReLURule {
+        switch try args.string("method").lowercased() {
+        case "deconvnet", "deconv": return .deconvnet
+        case "guided": return .guided
+        case let other:
+            throw ScriptError("method is \"deconvnet\" (Zeiler and Fergus) or \"guided\" (guided backpropagation), not \"\(other)\"", argument: "method")
+        }
+    }
+
     /// Images of one shape [C, H, W] as a batch [N, C, H, W].
     static func stackImages(_ xs: [Tensor]) throws -> Tensor {
         guard let first = xs.first else { throw ScriptError("top_patches: the list of images is empty", argument: "images") }
@@ -363,11 +449,13 @@ extension Builtins {
         return Tensor(shape: [xs.count] + shape, scalars: xs.flatMap(\.scalars))
     }
 
-    static func projection(_ p: Projection) -> Value {
-        .record(Record(typeName: "projection", fields: [
-            ("image", .image(p.picture)), ("projection", .tensor(Variable(p.projection))),
+    static func projection(_ p: Projection, net: Network, image: Tensor, layer: String) throws -> Value {
+        let figure = try projectionFigure(net, image, layer: layer, projection: p)
+        return .record(Record(typeName: "projection", fields: [
+            ("image", .image(figure.picture)), ("full", .image(p.picture)), ("projection", .tensor(Variable(p.projection))),
+            ("patch", .image(figure.patch)),
             ("channel", .number(Double(p.channel))), ("y", .number(Double(p.y))), ("x", .number(Double(p.x))),
-            ("activation", .number(Double(p.activation))),
+            ("activation", .number(Double(p.activation))), ("label", .string("\(layer) ch \(p.channel)")),
         ]))
     }
 }

@@ -18,8 +18,19 @@ public struct Projection {
     /// That unit's activation for the image.
     public let activation: Float
 
-    /// The projection as a picture: scaled symmetrically into [0, 1], zero at mid-gray.
-    public var picture: Tensor { rescaled(projection, .symmetric) }
+    /// The projection as a picture: zero at mid-gray, scaled symmetrically so the 99th
+    /// percentile of its magnitude reaches black or white (see `projectionPicture`).
+    public var picture: Tensor { projectionPicture(projection) }
+}
+
+/// A signed projection [C, H, W] as a picture: zero at mid-gray and ±q at black and white, with
+/// q the 99th percentile of |p| over the nonzero values, so the structure shows rather than one
+/// bright speck on gray (values past q are clipped).
+public func projectionPicture(_ p: Tensor) -> Tensor {
+    let magnitudes = p.scalars.lazy.filter { $0.isFinite && $0 != 0 }.map { abs($0) }.sorted()
+    guard let top = magnitudes.last, top > 0 else { return p.map { _ in 0.5 } }
+    let q = Swift.max(magnitudes[Int(Float(magnitudes.count - 1) * 0.99)], top * 1e-6)
+    return p.map { v in v.isFinite ? Swift.min(Swift.max(0.5 + 0.5 * v / q, 0), 1) : 0.5 }
 }
 
 /// Zeiler and Fergus's deconvnet (2014): keep the strongest activation of `channel` in
@@ -137,4 +148,32 @@ public func gradcam(_ network: Network, _ image: Tensor, class target: Int, laye
     }
     let (height, width) = (batch.shape[2], batch.shape[3])
     return GradCAM(map: try resize(coarse, height: height, width: width, antialias: false), coarse: coarse, weights: weights)
+}
+
+/// Zeiler and Fergus's way of showing one projection: the projection cropped to the unit's
+/// receptive field beside the image patch under that field, each enlarged or shrunk as the top
+/// patches are (see `TopPatches.picture`).
+public struct ProjectionFigure {
+    /// The two side by side.
+    public let picture: Tensor
+    /// The image under the unit's receptive field, [C, h, w], and where it is (moved inside the image).
+    public let patch: Tensor
+    public let region: (top: Int, left: Int, height: Int, width: Int)
+    /// The projection cropped to the same region, signed.
+    public let projection: Tensor
+}
+
+/// The figure of `projection`, a projection of `layer` for the display image `image`.
+public func projectionFigure(_ network: Network, _ image: Tensor, layer: String, projection: Projection) throws -> ProjectionFigure {
+    let input = NetworkInput(network)
+    let batch = try input.batch(image)
+    let field = try receptiveField(network, layer: layer, inputShape: batch.shape)
+    let (height, width) = (batch.shape[2], batch.shape[3])
+    let r = regionInside(field.region(y: projection.y, x: projection.x), height: height, width: width)
+    let display = try image.reshaped([batch.shape[1], height, width])
+    let patch = crop(display, r), cropped = crop(projection.projection, r)
+    let single = TopPatches(patches: [TopPatch(imageIndex: 0, y: projection.y, x: projection.x, activation: projection.activation,
+                                               region: r, patch: patch, projection: cropped)],
+                            receptiveField: field, imagesSeen: 1, imageCount: 1, cancelled: false)
+    return ProjectionFigure(picture: try single.picture(), patch: patch, region: r, projection: cropped)
 }

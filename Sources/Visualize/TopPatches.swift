@@ -30,6 +30,37 @@ public struct TensorImages: ImageSource {
     }
 }
 
+/// Pictures read from files a batch at a time (a folder of photos), each made to fit the
+/// network by `fit` (for example: resized and centre-cropped to its input size).
+public struct FileImages: ImageSource {
+    public let paths: [String]
+    let fit: (Tensor) throws -> Tensor
+
+    /// The files at `paths`, read when needed and passed through `fit`.
+    public init(paths: [String], fit: @escaping (Tensor) throws -> Tensor) {
+        self.paths = paths
+        self.fit = fit
+    }
+
+    public var imageCount: Int { paths.count }
+
+    public func images(in range: Range<Int>) throws -> Tensor {
+        guard range.lowerBound >= 0 && range.upperBound <= imageCount else {
+            throw EngineError.invalidArgument("images \(range) are out of range 0..<\(imageCount)")
+        }
+        var batch: [Tensor] = []
+        for path in paths[range] {
+            let image = try fit(try ImageFile.read(path))
+            guard image.rank == 3, batch.first.map({ $0.shape == image.shape }) ?? true else {
+                throw EngineError.shapeMismatch("\(path) gives an image \(image.shape), the others \(batch.first?.shape ?? []): every image must have one size")
+            }
+            batch.append(image)
+        }
+        guard let first = batch.first else { return Tensor(zeros: [0, 1, 1, 1]) }
+        return Tensor(shape: [batch.count] + first.shape, scalars: batch.flatMap(\.scalars))
+    }
+}
+
 /// One of the strongest responses of a channel.
 public struct TopPatch {
     /// Which image, the unit's position in the feature map, and its activation.
@@ -37,11 +68,13 @@ public struct TopPatch {
     public let y: Int
     public let x: Int
     public let activation: Float
-    /// The unit's receptive field on the image (top, left, height, width), clipped to the image.
+    /// The unit's receptive field on the image (top, left, height, width), moved inside the image
+    /// where it reaches past an edge (see `regionInside`).
     public let region: (top: Int, left: Int, height: Int, width: Int)
     /// The image cropped to `region`, display space [C, h, w].
     public let patch: Tensor
-    /// The deconvnet projection of the unit (see `deconv`), cropped to `region`, signed.
+    /// The unit's projection (the deconvnet's, see `deconv`, or guided backpropagation's),
+    /// cropped to `region`, signed.
     public let projection: Tensor
 }
 
@@ -56,14 +89,25 @@ public struct TopPatches {
     public let imageCount: Int
     public let cancelled: Bool
 
-    /// Zeiler and Fergus's figure: the projections in a grid (each scaled symmetrically about
-    /// zero) beside the patches in a grid of the same layout, enlarged `scale` times.
-    public func picture(scale: Int = 4) throws -> Tensor {
+    /// Zeiler and Fergus's figure: the projections in a grid (each shown by
+    /// `projectionPicture`, zero at mid-gray) beside the image patches in a grid of the same
+    /// layout. Each tile is enlarged `scale` times by whole pixels; by default small patches are
+    /// enlarged to about 96 pixels and large ones shrunk to 128, so every depth reads on a slide.
+    public func picture(scale: Int? = nil) throws -> Tensor {
         guard !patches.isEmpty else { throw EngineError.invalidArgument("there are no patches to show") }
         let columns = Int(Double(patches.count).squareRoot().rounded(.up))
-        let projections = try grid(patches.map { try upscale(rescaled($0.projection, .symmetric), by: scale) }, columns: columns)
-        let crops = try grid(patches.map { try upscale($0.patch, by: scale) }, columns: columns)
-        return try row([projections, crops], padding: 4)
+        let side = patches.map { Swift.max($0.patch.shape[1], $0.patch.shape[2]) }.max() ?? 1
+        func sized(_ t: Tensor) throws -> Tensor {
+            if let scale { return try upscale(t, by: scale) }
+            if side > 128 {
+                let f = 128 / Double(side)
+                return try resize(t, height: Swift.max(1, Int(Double(t.shape[1]) * f)), width: Swift.max(1, Int(Double(t.shape[2]) * f)))
+            }
+            return try upscale(t, by: Swift.max(1, 96 / Swift.max(side, 1)))
+        }
+        let projections = try grid(patches.map { try sized(projectionPicture($0.projection)) }, columns: columns)
+        let crops = try grid(patches.map { try sized($0.patch) }, columns: columns)
+        return try row([projections, crops], padding: 6)
     }
 }
 
@@ -71,16 +115,21 @@ public struct TopPatches {
 /// respond most strongly. Each image counts once, by its strongest unit of the channel (the
 /// max over positions, ties to the first in row-major order; ties between images to the
 /// earlier image), so the k patches come from k different images, as in Zeiler and Fergus's
-/// figures. Each comes with the image region the unit sees (its receptive field, clipped to
-/// the image) and the unit's deconvnet projection cropped to that region. Streams the images
+/// figures. Each comes with the image region the unit sees (its receptive field, moved inside
+/// the image where it reaches past an edge) and the unit's projection cropped to that region: the deconvnet's (`rule`
+/// .deconvnet, seeded with the activation, as Zeiler and Fergus do) or guided
+/// backpropagation's (`rule` .guided, the unit's gradient). Streams the images
 /// in batches of `batchSize`, keeping only the k best, and reports progress per batch
 /// (objective: the k-th best activation so far); when cancelled, returns the best among the
 /// images seen.
 public func topPatches(_ network: Network, layer: String, channel: Int, images: ImageSource, k: Int = 9,
-                       batchSize: Int = 256, control: LoopControl = LoopControl()) throws -> TopPatches {
+                       rule: ReLURule = .deconvnet, batchSize: Int = 256, control: LoopControl = LoopControl()) throws -> TopPatches {
     let input = NetworkInput(network)
     try input.checkLayer(layer)
     guard k >= 1, batchSize >= 1 else { throw EngineError.invalidArgument("topPatches needs k >= 1 and batch size >= 1, got \(k) and \(batchSize)") }
+    guard rule == .deconvnet || rule == .guided else {
+        throw EngineError.invalidArgument("top patches are projected by the deconvnet or by guided backpropagation, not by the \(rule.rawValue) gradient")
+    }
     let n = images.imageCount
     guard n > 0 else { throw EngineError.invalidArgument("there are no images to look at") }
     let first = try images.images(in: 0..<1)
@@ -116,8 +165,8 @@ public func topPatches(_ network: Network, layer: String, channel: Int, images: 
             throw EngineError.shapeMismatch("image \(b.image) is \(image.shape), the first image \(first.shape): every image must have one size")
         }
         let projection = try project(input, try input.normalizeBatch(image), layer: layer, channel: channel,
-                                     position: (b.y, b.x), rule: .deconvnet, seedWithActivation: true)
-        let r = clippedRegion(field.region(y: b.y, x: b.x), height: image.shape[2], width: image.shape[3])
+                                     position: (b.y, b.x), rule: rule, seedWithActivation: rule == .deconvnet)
+        let r = regionInside(field.region(y: b.y, x: b.x), height: image.shape[2], width: image.shape[3])
         return TopPatch(imageIndex: b.image, y: b.y, x: b.x, activation: b.value, region: r,
                         patch: crop(try image.reshaped(Array(image.shape.dropFirst())), r),
                         projection: crop(projection.projection, r))
@@ -127,8 +176,8 @@ public func topPatches(_ network: Network, layer: String, channel: Int, images: 
 
 /// The `k` strongest responses of a channel over images in memory (see the `ImageSource` version).
 public func topPatches(_ network: Network, layer: String, channel: Int, images: Tensor, k: Int = 9,
-                       batchSize: Int = 256, control: LoopControl = LoopControl()) throws -> TopPatches {
-    try topPatches(network, layer: layer, channel: channel, images: try TensorImages(images), k: k,
+                       rule: ReLURule = .deconvnet, batchSize: Int = 256, control: LoopControl = LoopControl()) throws -> TopPatches {
+    try topPatches(network, layer: layer, channel: channel, images: try TensorImages(images), k: k, rule: rule,
                    batchSize: batchSize, control: control)
 }
 
@@ -154,6 +203,14 @@ func strongestPerImage(_ out: Tensor, layer: String, channel: Int) throws -> [(v
             return (value, arg / w, arg % w)
         }
     }
+}
+
+/// A region moved inside an image of height x width, keeping its size where the image is large
+/// enough (so every patch of a layer is one size, as in Zeiler and Fergus's figures; a field
+/// larger than the image becomes the whole image).
+func regionInside(_ r: (top: Int, left: Int, height: Int, width: Int), height: Int, width: Int) -> (top: Int, left: Int, height: Int, width: Int) {
+    let h = Swift.min(r.height, height), w = Swift.min(r.width, width)
+    return (Swift.min(Swift.max(r.top, 0), height - h), Swift.min(Swift.max(r.left, 0), width - w), h, w)
 }
 
 /// A region clipped to an image of height x width.

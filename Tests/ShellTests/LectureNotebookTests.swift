@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 /// The lecture, runnable: every notebook in notebooks/ runs through `cnn notebook` on the
-/// bundled model, writes its page with every picture inline, and takes under a minute.
+/// bundled model, writes its page with every picture inline, and takes under a minute (the
+/// ImageNet one, on EfficientNet-Lite0, under three).
 final class LectureNotebookTests: XCTestCase {
     private var repository: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -35,7 +36,9 @@ final class LectureNotebookTests: XCTestCase {
             process.waitUntilExit()
             let seconds = Date().timeIntervalSince(start)
             XCTAssertEqual(process.terminationStatus, 0, "\(name): \(message)")
-            XCTAssertLessThan(seconds, 60, "\(name) took \(Int(seconds)) s")
+            // The ImageNet notebook renders 12 class models on a real network: three minutes.
+            let limit: Double = name.contains("imagenet") ? 180 : 60
+            XCTAssertLessThan(seconds, limit, "\(name) took \(Int(seconds)) s")
             let html = (try? String(contentsOf: page, encoding: .utf8)) ?? ""
             XCTAssertTrue(html.contains("data:image/png;base64,"), "\(name): no picture in the page")
             XCTAssertFalse(html.contains("class=\"output error\""), "\(name): an error in the page")

@@ -23,7 +23,6 @@ final class CancellationTests: XCTestCase {
             ("classModel", { try classModel(net, class: 6, steps: 100, control: $0) }),
             ("maximize", { try maximize(net, layer: "conv2", target: .channel(1), steps: 100, start: image, control: $0) }),
             ("dream", { try dream(net, image, layer: "conv1", steps: 100, control: $0) }),
-            ("invert", { try invert(net, image, layer: "conv2", steps: 100, control: $0) }),
         ]
         for (name, run) in runs {
             let c = Canceller(after: 3)

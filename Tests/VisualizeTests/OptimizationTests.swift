@@ -79,51 +79,11 @@ final class OptimizationTests: XCTestCase {
         XCTAssertGreaterThan(maxDifference(r.image, image), 0.05)
     }
 
-    func testInversionLowersTheFeatureLossAndConv1KeepsMoreOfTheImageThanFc() throws {
-        let net = try defaultModel()
-        let image = try sample("sneaker")
-        var pixelError: [String: Float] = [:]
-        let thresholds = ["conv1": Float(0.02), "pool2": 0.1, "fc2": 0.01]
-        for layer in ["conv1", "pool2", "fc2"] {
-            let r = try invert(net, image, layer: layer, steps: 200, seed: 1)
-            let first = r.history[0], last = r.history[r.history.count - 1]
-            pixelError[layer] = r.image.zipMap(image, -).scalars.reduce(0) { $0 + $1 * $1 } / 784
-            print("invert \(layer): feature loss \(first) -> \(last), pixel mean squared error \(pixelError[layer] ?? 0)")
-            XCTAssertLessThan(last, thresholds[layer] ?? 0, layer)
-            XCTAssertLessThan(last, first / 5, layer)
-        }
-        XCTAssertLessThan(pixelError["conv1"] ?? 1, (pixelError["fc2"] ?? 0) / 2)
-        XCTAssertLessThan(pixelError["conv1"] ?? 1, 0.01)
-    }
-
     func testADivergingOptimisationIsAnErrorThatSaysWhatToDo() throws {
         let net = try defaultModel()
-        XCTAssertThrowsError(try invert(net, try sample("bag"), layer: "fc1", steps: 100, learningRate: 1000)) { e in
-            XCTAssertTrue("\(e)".contains("smaller learning rate"), "\(e)")
-        }
         XCTAssertThrowsError(try classModel(net, class: 0, steps: 100, learningRate: 1e30)) { e in
             XCTAssertTrue("\(e)".contains("smaller learning rate"), "\(e)")
         }
-    }
-
-    func testInvertingANetworkWithoutASpecTakesTheImagesSize() throws {
-        // The hand network's conv code is linear in the image (8 numbers for 15 pixels): without
-        // priors the loss goes to zero.
-        let r = try invert(try handNetwork(), handImage, layer: "conv", steps: 300, learningRate: 1, lambdaAlpha: 0, tv: 0)
-        XCTAssertEqual(r.input.shape, [1, 1, 3, 5])
-        XCTAssertLessThan(r.history.last ?? 1, 1e-3)
-    }
-
-    func testInversionsFromDifferentSeedsDifferButMatchTheCode() throws {
-        let net = try defaultModel()
-        let image = try sample("bag")
-        let a = try invert(net, image, layer: "fc2", steps: 150, seed: 1)
-        let b = try invert(net, image, layer: "fc2", steps: 150, seed: 2)
-        XCTAssertGreaterThan(maxDifference(a.input, b.input), 0.1)
-        XCTAssertLessThan(a.history.last ?? 1, 0.1)
-        XCTAssertLessThan(b.history.last ?? 1, 0.1)
-        XCTAssertEqual(try net(a.input).argmax(), 8)
-        XCTAssertEqual(try net(b.input).argmax(), 8)
     }
 
     func testTotalVariationAndAlphaNormGradientsMatchFiniteDifferences() throws {

@@ -41,13 +41,15 @@ final class TopPatchesTests: XCTestCase {
         XCTAssertEqual(top.receptiveField.height, 14)
         for p in top.patches {
             let image = Tensor(shape: [1, 28, 28], scalars: Array(images.scalars[(p.imageIndex * 784)..<((p.imageIndex + 1) * 784)]))
-            // The region is the unit's 14x14 field, clipped to the image, and the patch is the image there.
+            // The region is the unit's 14x14 field, moved inside the image where it reaches past an
+            // edge (so every patch is 14x14), and the patch is the image there.
             let full = top.receptiveField.region(y: p.y, x: p.x)
-            XCTAssertEqual(p.region.top, max(full.top, 0))
-            XCTAssertEqual(p.region.top + p.region.height, min(full.top + 14, 28))
-            XCTAssertEqual(p.patch.shape, [1, p.region.height, p.region.width])
+            XCTAssertEqual(p.region.top, min(max(full.top, 0), 28 - 14))
+            XCTAssertEqual(p.region.left, min(max(full.left, 0), 28 - 14))
+            XCTAssertEqual([p.region.height, p.region.width], [14, 14])
+            XCTAssertEqual(p.patch.shape, [1, 14, 14])
             XCTAssertEqual(p.patch.scalars[0], image.scalars[p.region.top * 28 + p.region.left])
-            // The projection is the deconvnet's, cropped: nothing of it lies outside the region.
+            // The projection is the deconvnet's, cropped: nothing of it lies outside the field, which the region contains.
             let d = try deconv(net, image, layer: "conv2", channel: 5, position: (p.y, p.x))
             XCTAssertEqual(abs(p.projection.sum()), abs(d.projection.sum()), accuracy: 1e-3 * max(1, abs(d.projection.sum())))
             XCTAssertEqual(d.activation, p.activation, accuracy: 1e-4 * max(1, p.activation))

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Imaging
 import Script
@@ -15,27 +16,36 @@ public enum CellOutput {
 /// What a value or picture looks like in each form a front end may want.
 public struct DisplayData {
     public var text: String
-    /// The picture as a PNG file's bytes.
+    /// The picture as a PNG file's bytes, already enlarged `displayScale` times by whole pixels.
     public var png: [UInt8]?
-    /// The picture's size in pixels.
+    /// The picture's own size in pixels (before enlarging).
     public var width = 0
     public var height = 0
     public var caption: String?
+    /// How many times the PNG repeats each pixel of the picture, down and across.
+    public private(set) var displayScale = 1
 
     public init(text: String) { self.text = text }
 
-    /// A picture, encoded as PNG.
+    /// A picture, encoded as PNG. Small pictures are enlarged by whole pixels before encoding
+    /// (a 28x28 digit at 140x140, a 2x2 tensor at 160x160), so every front end (a browser, a
+    /// JupyterLab page, a Markdown viewer) shows them crisp and large enough to see, whatever it
+    /// does with the size it is given.
     public init(image: ImageOutput) throws {
         self.text = image.caption.map { "\($0) (image \(image.width)x\(image.height))" } ?? "image \(image.width)x\(image.height)"
-        self.png = try ImageFile.encodePNG(image.pixels)
+        let scale = DisplayData.enlargement(width: image.width, height: image.height)
+        self.png = try ImageFile.encodePNG(scale > 1 ? try upscale(image.pixels, by: scale) : image.pixels)
         self.width = image.width
         self.height = image.height
         self.caption = image.caption
+        self.displayScale = scale
     }
 
-    /// Small pictures are shown enlarged by whole pixels (a 28x28 digit at 140x140), to about
-    /// 160 pixels and at most 8 times.
-    public var displayScale: Int { max(1, min(8, 160 / max(1, max(width, height)))) }
+    /// The whole-pixel factor that brings a picture's longer side to about 160 pixels (1 for a
+    /// picture that long or longer).
+    public static func enlargement(width: Int, height: Int) -> Int {
+        max(1, 160 / max(1, max(width, height)))
+    }
 
     /// The Jupyter MIME bundle: text/plain always, image/png in base64 for a picture.
     var mimeBundle: [String: Any] {
