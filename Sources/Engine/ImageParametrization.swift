@@ -19,7 +19,8 @@ public func spectrumFrequencies(height h: Int, width w: Int) -> [Float] {
     return f
 }
 
-/// The bases of the inverse real DFT used by `fourierImage`, built once per size.
+/// The inverse real DFT behind `fourierImage`, by FFTs along the height and then the width,
+/// with the Hermitian weights and the orthonormal scale; made once per size.
 struct InverseRealDFT: Sendable {
     nonisolated(unsafe) private static var cache: [[Int]: InverseRealDFT] = [:]
     private static let lock = NSLock()
@@ -35,80 +36,87 @@ struct InverseRealDFT: Sendable {
     }
 
     let h: Int, w: Int, l: Int
-    /// [2L, 2W]: [Xr | Xi] times this is [Yr | Yi], the inverse transform along the width (with
-    /// the Hermitian weights and the orthonormal scale).
-    let rows: [Float]
-    /// [H, H] cosine and sine of 2πkm/H, indexed [m, k].
-    let cosH: [Float], sinH: [Float]
+    /// Per column j of the half spectrum: the scale times its Hermitian weight (1 for the columns
+    /// that have no mirror image, 2 for the others).
+    let weights: [Float]
+    let alongHeight: ComplexFFT, alongWidth: ComplexFFT
 
     init(height h: Int, width w: Int, scale: Float) {
         self.h = h; self.w = w; self.l = w / 2 + 1
-        let l = w / 2 + 1
-        var rows = [Float](repeating: 0, count: 2 * l * 2 * w)
-        for j in 0..<l {
-            let weight: Float = (j == 0 || (w % 2 == 0 && j == w / 2)) ? 1 : 2
-            for n in 0..<w {
-                let angle = 2 * Double.pi * Double(j * n % w) / Double(w)
-                let c = weight * scale * Float(cos(angle)), s = weight * scale * Float(sin(angle))
-                rows[j * 2 * w + n] = c            // Yr += Xr cos
-                rows[j * 2 * w + w + n] = s        // Yi += Xr sin
-                rows[(l + j) * 2 * w + n] = -s     // Yr -= Xi sin
-                rows[(l + j) * 2 * w + w + n] = c  // Yi += Xi cos
-            }
-        }
-        self.rows = rows
-        var ch = [Float](repeating: 0, count: h * h), sh = ch
-        for m in 0..<h { for k in 0..<h {
-            let angle = 2 * Double.pi * Double(k * m % h) / Double(h)
-            ch[m * h + k] = Float(cos(angle)); sh[m * h + k] = Float(sin(angle))
-        }}
-        self.cosH = ch; self.sinH = sh
+        weights = (0..<(w / 2 + 1)).map { j in (j == 0 || (w % 2 == 0 && j == w / 2) ? 1 : 2) * scale }
+        alongHeight = ComplexFFT.of(length: h); alongWidth = ComplexFFT.of(length: w)
     }
 
     /// Spectra [P, H, 2, L] (per row: L real parts then L imaginary parts) to images [P, H, W]:
-    /// along the width for all rows at once, then along the height plane by plane, each split
-    /// into as many pieces as the engine has threads.
+    /// out[m, n] = Re Σ_k Σ_j weight_j X[k, j] e^{2πi(km/H + jn/W)}. Each column of the half
+    /// spectrum goes through an inverse FFT along the height, then each row (padded with zeros
+    /// to the full width) through one along the width, of which the real part is kept.
     func forward(_ x: UnsafePointer<Float>, planes p: Int, into out: UnsafeMutablePointer<Float>) {
         let (h, w, l) = (h, w, l), t = max(1, Parallel.threads)
-        Workspace.shared.withBuffer(p * h * 2 * w) { y in rows.withUnsafeBufferPointer { r in cosH.withUnsafeBufferPointer { c in sinH.withUnsafeBufferPointer { s in
+        Workspace.shared.withBuffer(p * h * 2 * l) { a in weights.withUnsafeBufferPointer { c in
+            // a: [P, H, L] complex, interleaved.
+            let columnsPer = (p * l + t - 1) / t
+            Parallel.forEach(t, inline: p * h * l < 4096) { task in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * h) { buffer in
+                    let z = buffer.baseAddress!, y = z + 2 * h
+                    for column in min(p * l, task * columnsPer)..<min(p * l, (task + 1) * columnsPer) {
+                        let plane = column / l, j = column % l, spectrum = x + plane * h * 2 * l
+                        for k in 0..<h { z[2 * k] = spectrum[k * 2 * l + j]; z[2 * k + 1] = spectrum[k * 2 * l + l + j] }
+                        alongHeight.transform(z, into: y, inverse: true)
+                        let target = a + plane * h * 2 * l
+                        for m in 0..<h { target[m * 2 * l + 2 * j] = y[2 * m]; target[m * 2 * l + 2 * j + 1] = y[2 * m + 1] }
+                    }
+                }
+            }
             let rowsPer = (p * h + t - 1) / t
-            Parallel.forEach(t) { i in
-                let first = i * rowsPer, count = min(rowsPer, p * h - first)
-                guard count > 0 else { return }
-                BLAS.sgemm(m: count, n: 2 * w, k: 2 * l, a: x + first * 2 * l, lda: 2 * l, b: r.baseAddress!, ldb: 2 * w,
-                           c: y + first * 2 * w, ldc: 2 * w)
+            Parallel.forEach(t, inline: p * h * w < 4096) { task in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * w) { buffer in
+                    let z = buffer.baseAddress!, y = z + 2 * w
+                    z.initialize(repeating: 0, count: 2 * w)
+                    for row in min(p * h, task * rowsPer)..<min(p * h, (task + 1) * rowsPer) {
+                        let source = a + row * 2 * l
+                        for j in 0..<l { z[2 * j] = c[j] * source[2 * j]; z[2 * j + 1] = c[j] * source[2 * j + 1] }
+                        alongWidth.transform(z, into: y, inverse: true)
+                        let o = out + row * w
+                        for n in 0..<w { o[n] = y[2 * n] }
+                    }
+                }
             }
-            let colsPer = (w + t - 1) / t
-            Parallel.forEach(p * t) { task in
-                let plane = task / t, first = (task % t) * colsPer, count = min(colsPer, w - first)
-                guard count > 0 else { return }
-                let yp = y + plane * h * 2 * w + first, op = out + plane * h * w + first
-                BLAS.sgemm(m: h, n: count, k: h, a: c.baseAddress!, lda: h, b: yp, ldb: 2 * w, c: op, ldc: w)
-                BLAS.sgemm(m: h, n: count, k: h, alpha: -1, a: s.baseAddress!, lda: h, b: yp + w, ldb: 2 * w, beta: 1, c: op, ldc: w)
-            }
-        }}}}
+        }}
     }
 
-    /// The transpose of `forward`: image gradients [P, H, W] to spectrum gradients [P, H, 2, L].
+    /// The transpose of `forward`: image gradients [P, H, W] to spectrum gradients [P, H, 2, L],
+    /// by forward FFTs along the width (keeping the half spectrum, weighted) and then the height.
     func backward(_ dy: UnsafePointer<Float>, planes p: Int, into out: UnsafeMutablePointer<Float>) {
         let (h, w, l) = (h, w, l), t = max(1, Parallel.threads)
-        Workspace.shared.withBuffer(p * h * 2 * w) { y in rows.withUnsafeBufferPointer { r in cosH.withUnsafeBufferPointer { c in sinH.withUnsafeBufferPointer { s in
-            let colsPer = (w + t - 1) / t
-            Parallel.forEach(p * t) { task in
-                let plane = task / t, first = (task % t) * colsPer, count = min(colsPer, w - first)
-                guard count > 0 else { return }
-                let yp = y + plane * h * 2 * w + first, dp = dy + plane * h * w + first
-                BLAS.sgemm(transA: true, m: h, n: count, k: h, a: c.baseAddress!, lda: h, b: dp, ldb: w, c: yp, ldc: 2 * w)
-                BLAS.sgemm(transA: true, m: h, n: count, k: h, alpha: -1, a: s.baseAddress!, lda: h, b: dp, ldb: w, c: yp + w, ldc: 2 * w)
-            }
+        Workspace.shared.withBuffer(p * h * 2 * l) { a in weights.withUnsafeBufferPointer { c in
             let rowsPer = (p * h + t - 1) / t
-            Parallel.forEach(t) { i in
-                let first = i * rowsPer, count = min(rowsPer, p * h - first)
-                guard count > 0 else { return }
-                BLAS.sgemm(transB: true, m: count, n: 2 * l, k: 2 * w, a: y + first * 2 * w, lda: 2 * w, b: r.baseAddress!, ldb: 2 * w,
-                           c: out + first * 2 * l, ldc: 2 * l)
+            Parallel.forEach(t, inline: p * h * w < 4096) { task in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * w) { buffer in
+                    let z = buffer.baseAddress!, y = z + 2 * w
+                    for row in min(p * h, task * rowsPer)..<min(p * h, (task + 1) * rowsPer) {
+                        let g = dy + row * w
+                        for n in 0..<w { z[2 * n] = g[n]; z[2 * n + 1] = 0 }
+                        alongWidth.transform(z, into: y, inverse: false)
+                        let target = a + row * 2 * l
+                        for j in 0..<l { target[2 * j] = c[j] * y[2 * j]; target[2 * j + 1] = c[j] * y[2 * j + 1] }
+                    }
+                }
             }
-        }}}}
+            let columnsPer = (p * l + t - 1) / t
+            Parallel.forEach(t, inline: p * h * l < 4096) { task in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * h) { buffer in
+                    let z = buffer.baseAddress!, y = z + 2 * h
+                    for column in min(p * l, task * columnsPer)..<min(p * l, (task + 1) * columnsPer) {
+                        let plane = column / l, j = column % l, source = a + plane * h * 2 * l
+                        for m in 0..<h { z[2 * m] = source[m * 2 * l + 2 * j]; z[2 * m + 1] = source[m * 2 * l + 2 * j + 1] }
+                        alongHeight.transform(z, into: y, inverse: false)
+                        let spectrum = out + plane * h * 2 * l
+                        for k in 0..<h { spectrum[k * 2 * l + j] = y[2 * k]; spectrum[k * 2 * l + l + j] = y[2 * k + 1] }
+                    }
+                }
+            }
+        }}
     }
 }
 
@@ -116,7 +124,7 @@ struct InverseRealDFT: Sendable {
 /// frequencies, the real parts then the imaginary parts). Each coefficient is scaled by
 /// 1 / max(f, 1/max(H, W))^decayPower, so that low frequencies dominate as in natural images,
 /// then the orthonormal inverse real DFT is taken and divided by 4 (Lucid's constant). The
-/// transforms are matrix products (sgemm), forward and backward.
+/// transforms are FFTs, forward and backward.
 public func fourierImage(_ spectrum: Variable, height h: Int, width w: Int, decayPower: Float = 1) throws -> Variable {
     let l = w / 2 + 1
     guard h >= 1, w >= 1, spectrum.shape.count == 5, spectrum.shape[2] == h, spectrum.shape[3] == 2, spectrum.shape[4] == l else {
