@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reverse-mode automatic differentiation.
 ///
 /// Every op on `Variable`s records, when one of its inputs needs a gradient, a pullback: given
@@ -14,6 +16,14 @@ public final class Variable {
     let serial: Int
 
     nonisolated(unsafe) private static var counter = 0
+    private static let counterLock = NSLock()
+
+    /// The next serial number; tapes may be built on several threads at once.
+    private static func nextSerial() -> Int {
+        counterLock.lock(); defer { counterLock.unlock() }
+        counter += 1
+        return counter
+    }
 
     /// A leaf: a constant, or an input whose gradient is wanted (`requiresGrad: true`).
     public init(_ value: Tensor, requiresGrad: Bool = false) {
@@ -21,8 +31,7 @@ public final class Variable {
         self.requiresGrad = requiresGrad
         self.inputs = []
         self.pullback = nil
-        Variable.counter += 1
-        self.serial = Variable.counter
+        self.serial = Variable.nextSerial()
     }
 
     init(_ value: Tensor, inputs: [Variable], pullback: @escaping (Tensor) throws -> [Tensor?]) {
@@ -30,8 +39,7 @@ public final class Variable {
         self.requiresGrad = true
         self.inputs = inputs
         self.pullback = pullback
-        Variable.counter += 1
-        self.serial = Variable.counter
+        self.serial = Variable.nextSerial()
     }
 
     /// The result of an op: recorded on the tape only if some input needs a gradient.

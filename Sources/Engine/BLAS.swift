@@ -72,7 +72,7 @@ public enum Parallel {
     @inline(__always)
     public static func forEach(_ count: Int, inline: Bool = false, _ body: (Int) -> Void) {
         _ = blasSetUp
-        if count <= 1 || inline || threads == 1 {
+        if count <= 1 || inline || threads == 1 || pthread_getspecific(serialKey) != nil {
             for i in 0..<count { body(i) }
             return
         }
@@ -81,6 +81,22 @@ public enum Parallel {
 
     /// Makes sure BLAS runs single-threaded under the engine's own threads.
     public static func prepare() { _ = blasSetUp }
+
+    /// Marks this thread as one of several doing independent work side by side (several
+    /// renders at once): its ops then run on it alone instead of splitting across threads.
+    private static let serialKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Runs `body` with this thread's ops kept on this thread.
+    public static func serially<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, previous) }
+        return try body()
+    }
 }
 
 /// Scratch buffers reused across calls, so hot loops do not allocate.

@@ -29,6 +29,22 @@ final class RenderScriptTests: XCTestCase {
         XCTAssertEqual(text(code), "[2, 12, true, \"classviz\", 12, 12, 12, 12, 5, [1, 28, 28]]")
     }
 
+    /// A list of classes gives the class models the separate calls give, rendered side by side.
+    func testClassvizOfAListIsEachClassAsItsOwnCallMakesIt() {
+        let code = """
+        net = load("fashion")
+        ms = classviz(net, class=["bag", 7, "trouser"], steps=10)
+        one = classviz(net, class=7, steps=10)
+        [len(ms), type(ms[1]), ms[2].steps, max(abs(ms[1].image - one.image)) < 1e-5, max(abs(ms[0].image - one.image)) > 0.01]
+        """
+        XCTAssertEqual(text(code), "[3, \"classviz\", 10, true, true]")
+        let net = "net = load(\"fashion\")\n"
+        XCTAssertTrue(errorMessage(net + "classviz(net, class=[])").contains("empty"))
+        XCTAssertTrue(errorMessage(net + "classviz(net, class=[\"bag\", \"sneakr\"])").contains("Sneaker"))
+        XCTAssertTrue(errorMessage(net + "classviz(net, class=[\"bag\", 12])").contains("out of range"))
+        XCTAssertTrue(errorMessage(net + "classviz(net, class=[\"bag\"], priors=false)").contains("once per class"))
+    }
+
     func testBadObjectivesParametrizationsAndTransformsAreRefusedBeforeTheFirstStep() {
         let net = "net = load(\"fashion\")\n"
         XCTAssertTrue(errorMessage(net + "render(net, channel(\"conv9\", 3))").contains("did you mean 'conv1'"))

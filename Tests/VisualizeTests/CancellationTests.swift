@@ -37,6 +37,33 @@ final class CancellationTests: XCTestCase {
         }
     }
 
+    /// Renders side by side stop together on Ctrl-C, each keeping its picture so far, and the
+    /// calling thread alone reports their progress.
+    func testRendersSideBySideStopTogether() throws {
+        let net = try defaultModel()
+        var options = RenderOptions(parametrization: try defaultParametrization(for: net), transforms: [], steps: 100_000)
+        options.parametrization.decorrelate = false
+        let started = Date()
+        var reports = 0
+        let caller = Thread.current
+        var otherThreads = 0
+        let control = LoopControl(progress: { done, total, _ in
+            reports += 1
+            if Thread.current != caller { otherThreads += 1 }
+            XCTAssertEqual(total, 3 * 100_000)
+        }, isCancelled: { Date().timeIntervalSince(started) > 0.5 })
+        let results = try renderEach(net, [Objective(.logit(1)), Objective(.logit(2)), Objective(.logit(3))], options: options, control: control)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "Ctrl-C stops every render")
+        XCTAssertFalse(results.isEmpty)
+        for r in results {
+            XCTAssertTrue(r.cancelled)
+            XCTAssertLessThan(r.steps, 100_000)
+            XCTAssertEqual(r.images.shape, [1, 1, 28, 28])
+        }
+        XCTAssertGreaterThan(reports, 0)
+        XCTAssertEqual(otherThreads, 0)
+    }
+
     func testACancelledClassModelIsTheSameAsAShorterOne() throws {
         let net = try defaultModel()
         let c = Canceller(after: 5)
