@@ -37,7 +37,7 @@ public func fool(_ network: Network, _ image: Tensor, class target: Int, steps: 
     var succeededAt: Int? = nil, prediction = 0, probability: Float = 0, step = 0
     let options = RenderOptions(parametrization: p, transforms: [], steps: steps + 1, learningRate: learningRate, redirectSteps: 0)
     let inner = LoopControl(progress: { s, _, _ in if s > 1 { control.progress(s - 1, steps, probability) } }, isCancelled: control.isCancelled)
-    let r = try optimizeImage(network, options: options, start: input.unclampedPicture(start).map { min(max($0, 0), 1) }, control: inner) { x, context in
+    let r = try optimizeImage(network, options: options, start: input.unclampedPicture(start).map { min(max($0, 0), 1) }, control: inner, keepingBest: false) { x, context in
         let scores = try network.forward(x, upTo: input.scoreLayer, context: context)
         let logp = try logSoftmax(try reshape(scores, [1, -1]))
         let probabilities = logp.value.scalars.map { Foundation.exp($0) }

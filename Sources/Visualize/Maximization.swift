@@ -149,6 +149,8 @@ func ascend(_ input: NetworkInput, from start: Tensor, steps: Int, learningRate:
     var history: [Float] = []
     var generator = SeededGenerator(seed: r.seed)
     var cancelled = false
+    // Ctrl-C returns the image with the highest objective so far (the one before the step that measured it).
+    var best: (value: Float, x: Tensor)?
     for step in 0..<steps {
         if control.isCancelled() { cancelled = true; break }
         let (dy, dx) = r.jitter > 0
@@ -161,6 +163,7 @@ func ascend(_ input: NetworkInput, from start: Tensor, steps: Int, learningRate:
         let total = value - l2 * norm
         guard total.isFinite else { throw diverged(step: step) }
         history.append(total)
+        if total > best?.value ?? -.infinity { best = (total, x) }
         if l2 > 0 { g.addScaled(x, -2 * l2) }
         if r.clipGradients > 0 { zeroWeakPixels(&g, quantile: r.clipGradients) }
         var rate = learningRate
@@ -175,6 +178,7 @@ func ascend(_ input: NetworkInput, from start: Tensor, steps: Int, learningRate:
         guard x.scalars.allSatisfy(\.isFinite) else { throw diverged(step: step) }
         control.progress(step + 1, steps, total)
     }
+    if cancelled, let best { x = best.x }
     return OptimizationResult(image: input.picture(x), input: x, history: history, steps: history.count, cancelled: cancelled)
 }
 

@@ -520,9 +520,10 @@ public func renderEach(_ network: Network, _ objectives: [Objective], options: R
 /// The loop under `render`, for any objective written on the tape: `objective(x, context)`
 /// gets the normalized, transformed batch x (a variable) and a forward context that carries the
 /// ReLU rule and Ctrl-C, and returns the scalar to maximize. Adam climbs it in the
-/// parametrization's space; Ctrl-C (or cancellation) stops it with the image reached so far.
+/// parametrization's space; Ctrl-C (or cancellation) stops it with the best image so far (the highest
+/// objective), or with the latest when `keepingBest` is false (fool stops itself on success).
 public func optimizeImage(_ network: Network, options: RenderOptions, start: Tensor? = nil, control: LoopControl = LoopControl(),
-                          objective: (Variable, ForwardContext) throws -> Variable) throws -> RenderResult {
+                          keepingBest: Bool = true, objective: (Variable, ForwardContext) throws -> Variable) throws -> RenderResult {
     try options.validate()
     let input = NetworkInput(network)
     let p = options.parametrization
@@ -530,6 +531,8 @@ public func optimizeImage(_ network: Network, options: RenderOptions, start: Ten
     var generator = SeededGenerator(seed: options.seed &+ 0x5EED)
     var adam = Adam(learningRate: options.learningRate)
     var history: [Float] = [], cancelled = false
+    // Ctrl-C returns the parameters with the highest objective so far (those before the step that measured it).
+    var best: (value: Float, params: Tensor)?
     let target = input.spec.map { ($0.height, $0.width) } ?? (p.height, p.width)
     for step in 0..<options.steps {
         if control.isCancelled() { cancelled = true; break }
@@ -549,12 +552,14 @@ public func optimizeImage(_ network: Network, options: RenderOptions, start: Ten
         } catch EngineError.cancelled { cancelled = true; break }
         guard value.isFinite, gradient.scalars.allSatisfy(\.isFinite) else { throw diverged(step: step) }
         history.append(value)
+        if value > best?.value ?? -.infinity { best = (value, params) }
         // Adam descends; ascend by giving it the negated gradient.
         var named = ["image": params]
         adam.step(&named, gradients: ["image": gradient.map { -$0 }])
         params = named["image"]!
         control.progress(step + 1, options.steps, value)
     }
+    if cancelled, keepingBest, let best { params = best.params }
     let images = try p.image(Variable(params)).value
     return RenderResult(images: images, parameters: params, history: history, steps: history.count, cancelled: cancelled)
 }

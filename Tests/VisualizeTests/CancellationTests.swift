@@ -64,13 +64,37 @@ final class CancellationTests: XCTestCase {
         XCTAssertEqual(otherThreads, 0)
     }
 
-    func testACancelledClassModelIsTheSameAsAShorterOne() throws {
+    /// Ctrl-C keeps the best picture so far: the image of the step with the highest objective,
+    /// which is what a run stopped just before that step's update gives.
+    func testACancelledClassModelKeepsTheBestPictureSoFar() throws {
         let net = try defaultModel()
         let c = Canceller(after: 5)
-        let cancelled = try classModel(net, class: 2, steps: 50, control: c.control)
-        let short = try classModel(net, class: 2, steps: 5)
-        XCTAssertEqual(cancelled.input, short.input)
+        let cancelled = try classModel(net, class: 2, steps: 50, regularizers: Regularizers(jitter: 2), control: c.control)
+        let short = try classModel(net, class: 2, steps: 5, regularizers: Regularizers(jitter: 2))
         XCTAssertEqual(cancelled.history, short.history)
+        let best = cancelled.history.indices.max { cancelled.history[$0] < cancelled.history[$1] }!
+        XCTAssertEqual(cancelled.input, try classModel(net, class: 2, steps: best, regularizers: Regularizers(jitter: 2)).input)
+    }
+
+    /// The same for a render; an inversion stops with its best (lowest) objective's image.
+    func testCancelledRendersAndInversionsKeepTheirBestPicture() throws {
+        let net = try defaultModel()
+        var options = RenderOptions(parametrization: try defaultParametrization(for: net), transforms: [.jitter(2)], steps: 60)
+        options.parametrization.decorrelate = false
+        let c = Canceller(after: 12)
+        let stopped = try render(net, Objective(.logit(4)), options: options, control: c.control)
+        let best = stopped.history.indices.max { stopped.history[$0] < stopped.history[$1] }!
+        options.steps = best
+        XCTAssertEqual(stopped.images, try render(net, Objective(.logit(4)), options: options).images)
+
+        let image = try sample("shirt")
+        var o = InversionOptions()
+        o.steps = 40
+        let ci = Canceller(after: 8)
+        let inverted = try invert(net, image, layer: "conv2", options: o, control: ci.control)
+        XCTAssertTrue(inverted.cancelled)
+        XCTAssertEqual(inverted.history.count, 8)
+        XCTAssertLessThan(inverted.error, 1, "the best image so far, closer to the code than the noise it started from")
     }
 
     func testFoolingSmoothGradOcclusionAndTopPatchesStopToo() throws {
