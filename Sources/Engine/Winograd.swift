@@ -68,8 +68,8 @@ enum Winograd {
             x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in
                 let bias = b?.scalars
                 bias.withUnsafeOptionalPointer { bp in
-                    Workspace.shared.withBuffer(16 * pr.k * pr.c) { u in
-                        transformFilters(wb.baseAddress!, p, flipped: flipped, into: u)
+                    FilterCache.shared.transformed(w, flipped: flipped, k: pr.k, c: pr.c,
+                                                   transform: { transformFilters(wb.baseAddress!, p, flipped: flipped, into: $0) }) { u in
                         run(xb.baseAddress!, u, bp, yb.baseAddress!, p)
                     }
                 }
@@ -404,5 +404,72 @@ extension Optional where Wrapped == [Float] {
         case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
         case .none: return body(nil)
         }
+    }
+}
+
+/// Transformed filters kept between calls: a trained network's weights do not change from one
+/// forward pass to the next, and transforming them again cost about a fifth of a ResNet's
+/// forward. An entry holds its weight tensor, so the weights it was made from cannot change
+/// under it (a write to the network's copy copies first); it is found again by the address of
+/// that storage. Least recently used entries go once the cache passes its budget; a buffer in
+/// use by a convolution lives until that convolution is done.
+final class FilterCache: @unchecked Sendable {
+    static let shared = FilterCache(budget: 128 << 20)
+
+    final class Filters: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<Float>, count: Int
+        init(count: Int) { self.count = count; pointer = .allocate(capacity: count) }
+        deinit { pointer.deallocate() }
+    }
+    private struct Entry {
+        let weights: Tensor, flipped: Bool, k: Int, c: Int, filters: Filters
+        var used: Int
+    }
+    private var entries: [Entry] = []
+    private var bytes = 0, clock = 0
+    let budget: Int
+    private let lock = NSLock()
+
+    init(budget: Int) { self.budget = budget }
+
+    private static func address(_ t: Tensor) -> UnsafeRawPointer? {
+        t.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+    }
+
+    /// How many transformed filter sets are kept, and their size in bytes (for tests).
+    var contents: (entries: Int, bytes: Int) { lock.lock(); defer { lock.unlock() }; return (entries.count, bytes) }
+
+    /// Runs `body` on the transformed filters of `weights` read as k x c filters, made by
+    /// `transform` into a buffer of 16·k·c floats the first time (or lent from the workspace
+    /// when they would not fit).
+    func transformed(_ weights: Tensor, flipped: Bool, k: Int, c: Int, transform: (UnsafeMutablePointer<Float>) -> Void,
+                     _ body: (UnsafePointer<Float>) -> Void) {
+        let key = FilterCache.address(weights), count = 16 * k * c
+        lock.lock()
+        if let i = entries.firstIndex(where: { $0.flipped == flipped && $0.k == k && $0.c == c && FilterCache.address($0.weights) == key }) {
+            clock += 1
+            entries[i].used = clock
+            let filters = entries[i].filters
+            lock.unlock()
+            withExtendedLifetime(filters) { body(filters.pointer) }
+            return
+        }
+        lock.unlock()
+        guard count * 4 <= budget / 4 else {
+            Workspace.shared.withBuffer(count) { u in transform(u); body(u) }
+            return
+        }
+        let filters = Filters(count: count)
+        transform(filters.pointer)
+        lock.lock()
+        clock += 1
+        entries.append(Entry(weights: weights, flipped: flipped, k: k, c: c, filters: filters, used: clock))
+        bytes += count * 4
+        while bytes > budget, entries.count > 1, let oldest = entries.indices.dropLast().min(by: { entries[$0].used < entries[$1].used }) {
+            bytes -= entries[oldest].filters.count * 4
+            entries.remove(at: oldest)
+        }
+        lock.unlock()
+        body(filters.pointer)
     }
 }

@@ -41,6 +41,27 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Transformed filters are kept between calls, and a change to the weights is never missed:
+    /// written in place, reshaped to other channel counts, or flipped for an input gradient.
+    func testKeptFiltersFollowTheWeights() throws {
+        let o = ConvOptions(stride: (1, 1), padding: (1, 1, 1, 1))
+        let x = Tensor.randn([1, 16, 9, 9], seed: 1)
+        var w = Tensor.randn([16, 16, 3, 3], seed: 2)
+        let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: nil, options: o)
+        let before = FilterCache.shared.contents.entries
+        let first = Winograd.forward(x, w, nil, pr)
+        XCTAssertEqual(FilterCache.shared.contents.entries, before + 1)
+        XCTAssertEqual(Winograd.forward(x, w, nil, pr), first, "the kept filters give the same result")
+        XCTAssertEqual(FilterCache.shared.contents.entries, before + 1, "found again, not made twice")
+        w.scalars[5] += 1  // in place: the cache's copy keeps the old weights, this one copies
+        assertClose(Winograd.forward(x, w, nil, pr), try Tensor.conv2dDirect(x, w, nil, o), "after a write to the weights")
+        // The same storage read as other filters: 8 x 32 instead of 16 x 16.
+        let w2 = try w.reshaped([8, 32, 3, 3]), x2 = Tensor.randn([1, 32, 9, 9], seed: 3)
+        let pr2 = try ConvProblem(input: x2.shape, weight: w2.shape, bias: nil, options: o)
+        assertClose(Winograd.forward(x2, w2, nil, pr2), try Tensor.conv2dDirect(x2, w2, nil, o), "the same storage as 8 x 32 filters")
+        XCTAssertLessThanOrEqual(FilterCache.shared.contents.bytes, FilterCache.shared.budget)
+    }
+
     func testTypicalAndEdgeCases() throws {
         // VGG-like (padding 1, even size), asymmetric padding, padding larger than the kernel's
         // reach on one side, a 1x1 output, batches, and channel counts that are not multiples of 8.
