@@ -70,3 +70,72 @@ final class HostileFileTests: XCTestCase {
         }
     }
 }
+
+/// Scripts that never end on their own stop in every front end: deep recursion with an error,
+/// not a stack overflow; endless loops on the step budget CNN_MAX_STEPS.
+final class ScriptBudgetTests: XCTestCase {
+    private func write(_ text: String, _ name: String, in folder: String) throws -> String {
+        let path = folder + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    private func cnn(_ arguments: [String], steps: String? = nil) throws -> Support.Finished {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CNN_PICTURES"] = "none"
+        if let steps { environment["CNN_MAX_STEPS"] = steps } else { environment["CNN_MAX_STEPS"] = nil }
+        return try Support.run(Support.executable, arguments, environment: environment, timeout: 60)
+    }
+
+    func testRecursionWithoutEndIsAnErrorNotACrash() throws {
+        let folder = try Support.temporaryFolder("recursion")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for (name, body) in [("tail.cnn", "fn f(n) { f(n + 1) }\nf(0)\n"),
+                             ("sum.cnn", "fn g(n) { 1 + g(n + 1) }\nprint(g(0))\n"),
+                             ("mutual.cnn", "fn a(n) { b(n) }\nfn b(n) { [a(n)] }\na(0)\n")] {
+            let r = try cnn(["run", try write(body, name, in: folder)])
+            XCTAssertFalse(r.timedOut, name)
+            XCTAssertEqual(r.status, 1, "\(name): \(r.output)\(r.errors)")
+            XCTAssertTrue(r.errors.contains("\(name):") && r.errors.contains("calls nest more than 120 deep"), "\(name): \(r.errors)")
+        }
+    }
+
+    func testEndlessLoopsStopOnTheStepBudgetInRunAndNotebook() throws {
+        let folder = try Support.temporaryFolder("budget")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let loop = try write("x = 0\nwhile true { x = x + 1 }\n", "loop.cnn", in: folder)
+        let run = try cnn(["run", loop], steps: "100000")
+        XCTAssertFalse(run.timedOut)
+        XCTAssertEqual(run.status, 1, run.errors)
+        XCTAssertTrue(run.errors.contains("the step budget of 100000 steps is used up (CNN_MAX_STEPS)"), run.errors)
+        let notebook = try write("# %%\nx = 1\n# %%\nwhile true { x = x + 1 }\n", "nb.cnn", in: folder)
+        let cells = try cnn(["notebook", notebook, "-o", folder + "/nb.html"], steps: "100000")
+        XCTAssertFalse(cells.timedOut)
+        XCTAssertEqual(cells.status, 1, cells.errors)
+        let page = (try? String(contentsOfFile: folder + "/nb.html", encoding: .utf8)) ?? ""
+        XCTAssertTrue(page.contains("step budget of 100000 steps"), cells.errors)
+        // A finite script well within the budget runs as before.
+        let fine = try cnn(["run", try write("s = 0\nfor i in 0..99 { s = s + i }\nprint(s)\n", "fine.cnn", in: folder)], steps: "100000")
+        XCTAssertEqual(fine.status, 0, fine.errors)
+        XCTAssertEqual(fine.output, "4950\n")
+        let bad = try cnn(["run", loop], steps: "lots")
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.errors.contains("CNN_MAX_STEPS=lots is not a step budget"), bad.errors)
+    }
+
+    func testAMemoryLimitThatIsNoSizeIsRefused() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CNN_MAX_MEMORY"] = "plenty"
+        let r = try Support.run(Support.executable, ["run", "/dev/null"], environment: environment, timeout: 30)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.errors.contains("CNN_MAX_MEMORY=plenty is not a size"), r.errors)
+        // A low limit refuses a tensor a script asks for, with the size and the limit.
+        environment["CNN_MAX_MEMORY"] = "64M"
+        let folder = try Support.temporaryFolder("memory")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let big = try write("x = zeros(8192, 8192)\n", "big.cnn", in: folder)
+        let refused = try Support.run(Support.executable, ["run", big], environment: environment, timeout: 30)
+        XCTAssertEqual(refused.status, 1, refused.errors)
+        XCTAssertTrue(refused.errors.contains("256 MB") && refused.errors.contains("CNN_MAX_MEMORY=64M"), refused.errors)
+    }
+}
