@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// -O keeps preconditions and bounds checks: a bad index traps instead of reading memory.
 let optimize: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-wmo"], .when(configuration: .release)),
 ]
 
 let package = Package(
