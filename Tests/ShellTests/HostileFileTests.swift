@@ -23,7 +23,9 @@ final class HostileFileTests: XCTestCase {
         case "": script = "e = evaluate(load(\"fashion\"), \"\(path)\", split=\"train\", limit=10)\nprint(e.accuracy)\n"
         default: script = "x = load(\"\(path)\")\nprint(x)\n"
         }
-        let file = scratch + "/open-\(name).cnn"
+        // One folder per file, so that the script's own name never looks like the file's.
+        try FileManager.default.createDirectory(atPath: scratch + "/" + name, withIntermediateDirectories: true)
+        let file = scratch + "/" + name + "/open.cnn"
         try script.write(toFile: file, atomically: true, encoding: .utf8)
         return ["run", file]
     }
@@ -51,7 +53,7 @@ final class HostileFileTests: XCTestCase {
             // The message from the file's name on, the folders left out.
             var message = line ?? r.output
             message = message.replacingOccurrences(of: HostileFileTests.folder + "/", with: "")
-            message = message.replacingOccurrences(of: scratch + "/", with: "")
+            message = message.replacingOccurrences(of: scratch + "/\(name)/", with: "")
             if let range = message.range(of: name) { message = String(message[range.lowerBound...]) }
             rows.append("| `\(name)` | \(r.status) | \(message.replacingOccurrences(of: "|", with: "\\|")) |")
         }
