@@ -101,13 +101,20 @@ write("truncated.npy", npy("<f4", (1000,), floats(10)))
 write("negative.npy", npy("<f4", (-4,), b""))
 
 # --- PyTorch (a zip holding a pickle) --------------------------------------------------------
+def entry(name, compress=zipfile.ZIP_STORED):
+    """A zip entry with a fixed date, so that the files are the same on every run."""
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = compress
+    return info
+
+
 def pth(pickle_bytes, storages=None):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickle_bytes)
+        z.writestr(entry("archive/data.pkl"), pickle_bytes)
         for key, data in (storages or {}).items():
-            z.writestr("archive/data/%s" % key, data)
-        z.writestr("archive/version", "3\n")
+            z.writestr(entry("archive/data/%s" % key), data)
+        z.writestr(entry("archive/version"), "3\n")
     return buffer.getvalue()
 
 
@@ -128,7 +135,7 @@ write("forbidden-global.pth", pth(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x0
 # A zip whose entry claims to inflate 4 GB from a few bytes: a zip bomb's header.
 bomb = io.BytesIO()
 with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
-    z.writestr("archive/data.pkl", b"\x80\x02}." + b"\x00" * 4096)
+    z.writestr(entry("archive/data.pkl", zipfile.ZIP_DEFLATED), b"\x80\x02}." + b"\x00" * 4096)
 data = bytearray(bomb.getvalue())
 for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
     at = data.find(signature)
@@ -207,9 +214,13 @@ small = png_signature + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0
     + png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + bytes([i * 16] * 4) for i in range(4)))) + png_chunk(b"IEND", b"")
 write("truncated.png", small[:40])
 write("zero-width.png", png_signature + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 4, 8, 0, 0, 0, 0)) + png_chunk(b"IEND", b""))
-# A baseline JPEG header (SOI, SOF0 of 65535 x 65535 with 3 components) and nothing after it.
-sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, 65535, 65535, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-write("huge.jpg", b"\xff\xd8" + sof + b"\xff\xd9")
+# A baseline JPEG that libjpeg reads the header of: a quantization table, a 65000 x 65000 gray
+# frame, one-code Huffman tables and a scan, with a few bytes of data.
+dqt = b"\xff\xdb\x00\x43\x00" + b"\x01" * 64
+sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 65000, 65000, 1) + b"\x01\x11\x00"
+dht = b"".join(b"\xff\xc4\x00\x14" + bytes([table]) + b"\x01" + b"\x00" * 15 + b"\x00" for table in (0x00, 0x10))
+sos = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+write("huge.jpg", b"\xff\xd8" + dqt + sof + dht + sos + b"\x00" * 16 + b"\xff\xd9")
 write("truncated.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xdb\x00\x43\x00")
 
 # --- IDX -----------------------------------------------------------------------------------
