@@ -19,9 +19,6 @@ public final class ArithmeticLayer: Layer {
     /// With a constant: whether it is the left operand (c − x rather than x − c).
     public let constantFirst: Bool
 
-    /// The most scalars a constant may hold (a description naming more is refused, not allocated).
-    static let largestConstant = 1 << 28
-
     init(attributes a: Attributes) throws {
         let name = try a.string("op", "")
         guard let operation = Operation(rawValue: name) else {
@@ -34,12 +31,8 @@ public final class ArithmeticLayer: Layer {
         super.init(a)
         if holdsConstant {
             let shape = try a.intList("shape")
-            var count = 1, overflow = false
-            for d in shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: Swift.max(d, 0)) }
-            guard shape.allSatisfy({ $0 >= 0 }), !overflow, count <= ArithmeticLayer.largestConstant else {
-                throw EngineError.invalidArgument("arithmetic: constant shape \(shape) must have non-negative sizes "
-                    + "and hold at most \(ArithmeticLayer.largestConstant) scalars")
-            }
+            do { _ = try checkedElementCount(shape, what: "arithmetic: constant") }
+            catch let e as SizeLimitError { throw EngineError.invalidArgument(e.description) }
             declare("constant", Tensor(zeros: shape), trainable: false)
         }
     }

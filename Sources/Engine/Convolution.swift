@@ -487,9 +487,8 @@ extension Tensor {
         let pr = try ConvProblem(input: input, weight: weight.shape, bias: nil, options: options)
         let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width
         let rows = pr.k * OH * OW, cols = pr.c * H * W
-        guard rows.multipliedReportingOverflow(by: cols).partialValue <= 50_000_000, rows * cols >= 0 else {
-            throw EngineError.invalidArgument("the Toeplitz matrix would be \(rows) x \(cols); use a smaller input")
-        }
+        do { _ = try checkedElementCount([rows, cols], what: "the Toeplitz matrix") }
+        catch let e as SizeLimitError { throw EngineError.invalidArgument(e.description + "; use a smaller input") }
         var t = Tensor(zeros: [rows, cols])
         for ko in 0..<pr.k {
             let gi = ko / pr.kg

@@ -42,6 +42,24 @@ public enum LayerRegistry {
     }
 }
 
+/// The largest kernel size, stride, padding or dilation a layer takes: generous for any image
+/// network, and small enough that an architecture read from a file cannot ask for a loop
+/// without end or an index beyond any tensor.
+public let largestLayerExtent = 1 << 16
+
+/// Refuses a parameter of `shape` before it is allocated: sizes within the memory limit.
+func checkParameter(_ kind: String, _ name: String, _ shape: [Int]) throws {
+    do { _ = try checkedElementCount(shape, what: "\(kind): \(name)") }
+    catch let e as SizeLimitError { throw EngineError.invalidArgument(e.description) }
+}
+
+/// Refuses extents (kernel sizes, strides, padding, dilation) outside `range`, naming the attribute.
+func checkExtents(_ kind: String, _ attribute: String, _ values: [Int], _ range: ClosedRange<Int>) throws {
+    if let bad = values.first(where: { !range.contains($0) }) {
+        throw EngineError.invalidArgument("\(kind): attribute '\(attribute)' holds \(bad); expected \(range.lowerBound) to \(range.upperBound)")
+    }
+}
+
 /// PyTorch's default initialisation: U(-1/√fan_in, 1/√fan_in) for weights and biases.
 func uniformInit(_ shape: [Int], fanIn: Int, _ g: inout SeededGenerator) -> Tensor {
     let bound = 1 / Float(max(fanIn, 1)).squareRoot()
@@ -59,6 +77,11 @@ public final class Conv2dLayer: Layer {
             throw EngineError.invalidArgument("conv2d: channels \(cin) -> \(cout) must be positive and divisible by groups \(groups)")
         }
         guard k.allSatisfy({ $0 > 0 }) else { throw EngineError.invalidArgument("conv2d: kernel size must be positive") }
+        try checkExtents("conv2d", "kernel", k, 1...largestLayerExtent)
+        try checkExtents("conv2d", "stride", s, 1...largestLayerExtent)
+        try checkExtents("conv2d", "dilation", d, 1...largestLayerExtent)
+        try checkExtents("conv2d", "padding", p, 0...largestLayerExtent)
+        try checkParameter("conv2d", "weight", [cout, cin / groups, k[0], k[1]])
         options = ConvOptions(stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]), dilation: (d[0], d[1]), groups: groups)
         super.init(a)
         let fanIn = cin / groups * k[0] * k[1]
@@ -86,6 +109,7 @@ public final class LinearLayer: Layer {
     init(_ a: Attributes, _ g: inout SeededGenerator) throws {
         let i = try a.int("in"), o = try a.int("out")
         guard i > 0, o > 0 else { throw EngineError.invalidArgument("linear: sizes must be positive, got \(i) -> \(o)") }
+        try checkParameter("linear", "weight", [o, i])
         super.init(a)
         declare("weight", uniformInit([o, i], fanIn: i, &g))
         if try a.bool("bias", true) { declare("bias", uniformInit([o], fanIn: i, &g)) }
@@ -116,6 +140,7 @@ public final class BatchNormLayer: Layer {
     init(attributes a: Attributes) throws {
         let c = try a.int("channels")
         guard c > 0 else { throw EngineError.invalidArgument("batchnorm: channels must be positive") }
+        try checkParameter("batchnorm", "channels", [4, c])
         super.init(a)
         declare("weight", Tensor(ones: [c]))
         declare("bias", Tensor(zeros: [c]))
@@ -181,6 +206,9 @@ public final class PoolLayer: Layer {
         let k = try a.ints("kernel", count: 2)
         let s = a.values["stride"] == nil ? k : try a.ints("stride", count: 2)
         let p = try a.ints("padding", count: 4, 0)
+        try checkExtents(a.kind, "kernel", k, 1...largestLayerExtent)
+        try checkExtents(a.kind, "stride", s, 1...largestLayerExtent)
+        try checkExtents(a.kind, "padding", p, 0...largestLayerExtent)
         options = PoolOptions(kernel: (k[0], k[1]), stride: (s[0], s[1]), padding: (p[0], p[1], p[2], p[3]),
                               ceilMode: try a.bool("ceil_mode", false), countIncludePad: try a.bool("count_include_pad", true))
         super.init(a)

@@ -14,6 +14,49 @@ public struct InputSpec: Codable, Equatable, Sendable {
     }
 }
 
+extension InputSpec {
+    /// The largest height or width, and the most channels, a network may ask of its input.
+    public static let largestSide = 1 << 15
+    public static let largestChannels = 1 << 12
+
+    /// What is wrong with a spec read from a file, if anything: channels from 1 to
+    /// `largestChannels`; height and width from 0 (any size) to `largestSide`, and one input
+    /// within the memory limit; a finite mean and a finite std above 0, each one value or one per
+    /// channel; and no class names, or one per score when `scores` (the outputs the network
+    /// gives for one input) is known.
+    public func problem(scores: Int?) -> (problem: String, expected: String)? {
+        guard (1...InputSpec.largestChannels).contains(channels) else {
+            return ("the input spec's 'channels' is \(channels)", "1 to \(InputSpec.largestChannels)")
+        }
+        for (field, side) in [("height", height), ("width", width)] where !(0...InputSpec.largestSide).contains(side) {
+            return ("the input spec's '\(field)' is \(side)", "0 (any size) to \(InputSpec.largestSide)")
+        }
+        if (height == 0) != (width == 0) {
+            return ("the input spec's height is \(height) and its width \(width)", "both 0 (any size) or both above 0")
+        }
+        do { _ = try checkedElementCount([channels, height, width], what: "the input spec's size") }
+        catch let e as SizeLimitError { return (e.problem, e.expected) }
+        catch { return ("\(error)", "") }
+        let counts = channels == 1 ? "1 value" : "1 value or \(channels) (one per channel)"
+        for (field, values) in [("mean", mean), ("std", std)] {
+            guard values.count == 1 || values.count == channels else {
+                return ("the input spec's '\(field)' has \(values.count) values for \(channels) channel(s)", counts)
+            }
+            if let i = values.firstIndex(where: { !$0.isFinite }) {
+                return ("the input spec's '\(field)' holds \(values[i]) at index \(i)", "finite numbers")
+            }
+        }
+        if let i = std.firstIndex(where: { $0 <= 0 }) {
+            return ("the input spec's 'std' holds \(std[i]) at index \(i)", "deviations above 0")
+        }
+        if let scores, !classNames.isEmpty, classNames.count != scores {
+            return ("the input spec's 'classNames' lists \(classNames.count) names, but the network gives \(scores) scores",
+                    "\(scores) class names, or none")
+        }
+        return nil
+    }
+}
+
 /// A graph of named layers. Each node reads the outputs of earlier nodes (by default the
 /// one before it, so a chain is written as a list); branches and joins name their inputs.
 /// The network's input is called "input"; its output is the last node's.

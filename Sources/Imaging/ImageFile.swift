@@ -75,9 +75,10 @@ public enum AlphaHandling: Equatable, Sendable {
 
 /// Reading PNG and JPEG files into image tensors, and writing PNG files.
 public enum ImageFile {
-    /// Images of more pixels than this (8192 x 8192) are refused before their pixels are
-    /// allocated: as a float tensor such an RGB image already takes 805 MB.
-    public static let maximumPixels = 1 << 26
+    /// Images of more pixels than this are refused from their header, before their pixels are
+    /// allocated: 8192 x 8192, or fewer when the memory limit (`MemoryLimit`, CNN_MAX_MEMORY)
+    /// does not hold such an image as four float channels.
+    public static var maximumPixels: Int { Swift.min(1 << 26, MemoryLimit.bytes / 16) }
     /// Files larger than this are refused before they are read.
     public static let maximumFileBytes = 1 << 30
 

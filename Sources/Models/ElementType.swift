@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// The number types weight files store. Every loader reads each of them into float32:
@@ -120,14 +121,11 @@ func checkedAdd(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws ->
     return sum
 }
 
-/// The number of elements of `shape`, checking that every dimension is non-negative and the product fits.
+/// The number of elements of `shape`, counted by `checkedElementCount`: every dimension
+/// non-negative, and the tensor (as float32, as it is decoded) within `MemoryLimit`.
 func elementCount(of shape: [Int]) throws -> Int {
-    var count = 1
-    for d in shape {
-        guard d >= 0 else { throw FormatProblem("shape \(shape) has a negative dimension", expected: "sizes ≥ 0") }
-        count = try checkedMultiply(count, d, "shape \(shape)")
-    }
-    return count
+    do { return try checkedElementCount(shape) }
+    catch let e as SizeLimitError { throw FormatProblem(e.problem, expected: e.expected) }
 }
 
 /// The bytes `shape` elements of `type` occupy, checked for overflow.

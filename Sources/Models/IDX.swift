@@ -36,15 +36,13 @@ public enum IDX {
         guard rank >= 1 else { throw fail("an IDX file needs at least one dimension") }
         guard b.count >= 4 + 4 * rank else { throw fail("truncated header: \(rank) dimensions need \(4 + 4 * rank) bytes") }
         var shape: [Int] = []
-        var count = 1
         for d in 0..<rank {
             let o = 4 + 4 * d
-            let v = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
-            shape.append(v)
-            let (c, overflow) = count.multipliedReportingOverflow(by: v)
-            guard !overflow else { throw fail("dimensions \(shape) are too large") }
-            count = c
+            shape.append(Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]))
         }
+        let count: Int
+        do { count = try checkedElementCount(shape, what: "the header's dimensions") }
+        catch let e as SizeLimitError { throw fail(e.description) }
         let header = 4 + 4 * rank
         let (need, overflow) = count.multipliedReportingOverflow(by: size)
         guard !overflow, b.count - header >= need else {
@@ -83,8 +81,8 @@ public enum IDX {
         return try gunzip(bytes, path: path)
     }
 
-    /// Inflates gzip data with zlib, refusing output far beyond any IDX file we expect (2 GiB).
-    static func gunzip(_ input: [UInt8], path: String, limit: Int = 1 << 31) throws -> [UInt8] {
+    /// Inflates gzip data with zlib, refusing output beyond the memory limit.
+    static func gunzip(_ input: [UInt8], path: String, limit: Int = MemoryLimit.bytes) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw Error(path: path, reason: "zlib could not start")
@@ -107,7 +105,7 @@ public enum IDX {
                     throw Error(path: path, reason: "corrupt gzip data (zlib status \(status))")
                 }
                 output.append(contentsOf: chunk[0..<produced])
-                guard output.count <= limit else { throw Error(path: path, reason: "decompresses to more than \(limit) bytes") }
+                guard output.count <= limit else { throw Error(path: path, reason: "decompresses to more than \(MemoryLimit.describe(limit)); expected \(MemoryLimit.phrase)") }
                 if produced == 0 && stream.avail_in == 0 && status != Z_STREAM_END {
                     throw Error(path: path, reason: "truncated gzip data")
                 }

@@ -28,13 +28,21 @@ public enum NetworkFiles {
                 throw ModelFileError(path: path, problem: "holds weights only (no network architecture in its metadata)",
                                      expected: "a file written by save(net, path); put these weights on a network with load_weights(net, \"\(path)\")")
             }
+            let description: NetworkDescription
+            do { description = try NetworkDescription.parse(text) }
+            catch { throw ModelFileError(path: path, problem: "its architecture cannot be read: \(error)") }
+            // The input spec before anything is built from it, the class names once the output is known.
+            if let spec = description.spec { try check(spec, scores: nil, path: path) }
             let network: Network
-            do { network = try NetworkDescription.parse(text).build() }
+            do { network = try description.build() }
             catch { throw ModelFileError(path: path, problem: "its architecture cannot be built: \(error)") }
+            try checkSpec(of: network, path: path)
             try assign(file.tensors, to: network, path: path, strict: true)
             return network
         case .onnx:
-            return try Network.fromONNX(contentsOf: url)
+            let network = try Network.fromONNX(contentsOf: url)
+            try checkSpec(of: network, path: path)
+            return network
         case .numpy where TensorFiles.isSingleArray(path):
             throw ModelFileError(path: path, problem: "holds one array, not a network",
                                  expected: "a network file (.onnx, or .safetensors written by save); load(\"\(path)\") in a script gives the tensor")
@@ -42,6 +50,30 @@ public enum NetworkFiles {
             throw ModelFileError(path: path, problem: "holds weights only, not a network",
                                  expected: "a network built in cnnlab (or from the zoo) to put them on: load_weights(net, \"\(path)\")")
         }
+    }
+
+    /// Refuses an input spec that lies (see `InputSpec.problem`), naming the file and the field.
+    static func check(_ spec: InputSpec, scores: Int?, path: String) throws {
+        if let (problem, expected) = spec.problem(scores: scores) {
+            throw ModelFileError(path: path, problem: problem, expected: expected)
+        }
+    }
+
+    /// Checks a loaded network's spec, and that the network takes an input of the size it names.
+    static func checkSpec(of network: Network, path: String) throws {
+        guard let spec = network.spec else { return }
+        try check(spec, scores: nil, path: path)
+        guard spec.height > 0, spec.width > 0, let last = network.nodes.last?.name else { return }
+        let input = [1, spec.channels, spec.height, spec.width]
+        let output: [Int]
+        do {
+            guard let shape = try network.shapes(for: input)[last] else { return }
+            output = shape
+        } catch {
+            throw ModelFileError(path: path, problem: "the input spec's size \(input) does not fit the network: \(error)",
+                                 expected: "the size of input the network's first layers take")
+        }
+        try check(spec, scores: output.dropFirst().reduce(1, *), path: path)
     }
 
     /// Class names from a text file, one per line (blank lines at the end are ignored).

@@ -117,9 +117,7 @@ extension NodeImport {
     /// ConstantOfShape: a constant of the given shape filled with `value` (a float 0 by default).
     func constantOfShape() throws {
         guard let shape = try integers(0, "shape") else { throw problem("has no shape", expected: "a shape input") }
-        var count = 1, overflow = false
-        for d in shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: Swift.max(d, 0)) }
-        guard shape.allSatisfy({ $0 >= 0 }), !overflow, count <= NodeImport.largestFoldedConstant else {
+        guard let count = ONNXImporter.boundedCount(shape), count <= NodeImport.largestFoldedConstant else {
             throw problem("makes a constant of shape \(shape)",
                           expected: "non-negative sizes holding at most \(NodeImport.largestFoldedConstant) values")
         }

@@ -70,22 +70,17 @@ final class ONNXImporter {
     var graph: ONNXGraph { model.graph }
     var opset: Int { model.opsetVersion }
 
-    /// The most values one tensor of the network may hold (a gigabyte of float32), and the largest
-    /// kernel size, stride, padding or dilation an attribute may give: generous for any image
-    /// network, and small enough that a damaged file cannot make the importer allocate without bound.
-    static let largestValueCount = 1 << 28
+    /// The largest kernel size, stride, padding or dilation an attribute may give: generous for
+    /// any image network, and small enough that a damaged file cannot make the importer allocate
+    /// without bound. One tensor's size is bounded by `MemoryLimit`.
     static let largestExtent = 1 << 16
 
-    /// How many values a tensor of `shape` holds, if that is within `largestValueCount`.
+    /// The most values one tensor may hold, as float32 within the memory limit.
+    static var largestValueCount: Int { MemoryLimit.bytes / 4 }
+
+    /// How many values a tensor of `shape` holds, if that is within the memory limit.
     static func boundedCount(_ shape: [Int]) -> Int? {
-        var count = 1
-        for d in shape {
-            guard d >= 0 else { return nil }
-            let (product, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow, product <= largestValueCount else { return nil }
-            count = product
-        }
-        return count
+        try? checkedElementCount(shape)
     }
 
     func problem(_ what: String, expected: String? = nil) -> ModelFileError {
@@ -160,7 +155,7 @@ final class ONNXImporter {
         }
         if let shape, ONNXImporter.boundedCount(shape) == nil {
             throw problem("the graph's input '\(input.name)' has shape \(shape)",
-                          expected: "at most \(ONNXImporter.largestValueCount) values")
+                          expected: "non-negative sizes, \(MemoryLimit.phrase)")
         }
         if let shape, let layout = channelsLastInput(input, shape) {
             // tf2onnx's NHWC input, transposed to NCHW by its only reader: the network takes NCHW.
@@ -244,7 +239,7 @@ final class ONNXImporter {
         }
         // Some layers work out their shape by running (on zeros): those that can grow are checked first.
         if let shapes, let grown = try grownShape(kind, attributes, shapes), ONNXImporter.boundedCount(grown) == nil {
-            throw node.problem("would make a value of shape \(grown)", expected: "at most \(ONNXImporter.largestValueCount) values")
+            throw node.problem("would make a value of shape \(grown)", expected: "non-negative sizes, \(MemoryLimit.phrase)")
         }
         if layers.isEmpty {
             let output = try layer.forward(constants.map { Variable($0) }, name: name, context: ForwardContext())
@@ -255,7 +250,7 @@ final class ONNXImporter {
         }
         let shape = try shapes.map { try layer.outputShape($0) }
         if let shape, ONNXImporter.boundedCount(shape) == nil {
-            throw node.problem("would make a value of shape \(shape)", expected: "at most \(ONNXImporter.largestValueCount) values")
+            throw node.problem("would make a value of shape \(shape)", expected: "non-negative sizes, \(MemoryLimit.phrase)")
         }
         let unique = uniqueLayerName(name)
         try network.append(unique, layer, inputs: layers)

@@ -16,7 +16,7 @@ extension NodeImport {
         guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }),
               ONNXImporter.boundedCount(target.map { Swift.max($0, 1) }) != nil else {
             throw problem("has shape \(target)", expected: "sizes, 0 (copy the input's) or a single −1 (inferred), "
-                          + "holding at most \(ONNXImporter.largestValueCount) values")
+                          + "holding \(MemoryLimit.phrase)")
         }
         let copies = try int("allowzero", 0) == 0
         var resolved = target

@@ -113,20 +113,22 @@ public struct Arguments {
 
 /// Conversions between values and engine types.
 public enum Conversions {
-    /// Tensors larger than this many numbers are refused before allocating (1 GiB of floats).
-    /// A process may lower it (the fuzz tests do, to keep every generated script quick).
-    nonisolated(unsafe) public static var maximumElements = 1 << 28
+    /// Tensors of more numbers than this are refused before allocating: the float32 numbers
+    /// within `MemoryLimit` (CNN_MAX_MEMORY, by default half the machine's memory). A process may
+    /// lower it (the fuzz tests do, to keep every generated script quick); that lowers the limit.
+    public static var maximumElements: Int {
+        get { MemoryLimit.bytes / 4 }
+        set { MemoryLimit.bytes = newValue * 4 }
+    }
 
     /// Checks a shape before a tensor of it is made.
     public static func checkShape(_ shape: [Int]) throws {
         if let d = shape.first(where: { $0 < 0 }) { throw ScriptError("a dimension cannot be negative, got \(d) in \(Display.shape(shape))") }
-        var total = 1
-        for d in shape {
-            let (p, overflow) = total.multipliedReportingOverflow(by: d)
-            if overflow || p > maximumElements {
-                throw ScriptError("a tensor of shape \(Display.shape(shape)) would be too large (the limit is \(maximumElements) numbers)")
-            }
-            total = p
+        do { _ = try checkedElementCount(shape) }
+        catch is SizeLimitError {
+            let need = shape.reduce(4.0) { $0 * Double($1) }
+            let size = need < Double(Int.max) ? MemoryLimit.describe(Int(need)) : "more bytes than can be counted"
+            throw ScriptError("a tensor of shape \(Display.shape(shape)) would be too large (\(size); \(MemoryLimit.phrase))")
         }
     }
 

@@ -48,7 +48,18 @@ public final class Interpreter {
         /// Lists nested deeper than this are refused when made.
         public var maximumListNesting: Int
 
-        public init(stepBudget: Int? = nil, maximumCallDepth: Int = 120, maximumEvaluationDepth: Int = 1500, maximumListNesting: Int = 64) {
+        /// `CNN_MAX_STEPS`: the step budget of every run (a shell line, a cell, a script) in
+        /// every front end, when it is set to a whole number above 0.
+        public static let stepBudgetVariable = "CNN_MAX_STEPS"
+        public static let environmentStepBudget: Int? = ProcessInfo.processInfo.environment[stepBudgetVariable]
+            .flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil }
+        /// What is wrong with `CNN_MAX_STEPS`, if it is set to something that is no budget.
+        public static var environmentStepBudgetProblem: String? {
+            guard let raw = ProcessInfo.processInfo.environment[stepBudgetVariable], environmentStepBudget == nil else { return nil }
+            return "\(stepBudgetVariable)=\(raw) is not a step budget; give a whole number above 0 (as in 10000000)"
+        }
+
+        public init(stepBudget: Int? = Options.environmentStepBudget, maximumCallDepth: Int = 120, maximumEvaluationDepth: Int = 1500, maximumListNesting: Int = 64) {
             self.stepBudget = stepBudget
             self.maximumCallDepth = maximumCallDepth
             self.maximumEvaluationDepth = maximumEvaluationDepth
@@ -161,7 +172,7 @@ public final class Interpreter {
     func tick(_ span: SourceSpan) throws {
         steps += 1
         if let budget = options.stepBudget, steps > budget {
-            throw failure("the step budget of \(budget) steps is used up", span)
+            throw failure("the step budget of \(budget) steps is used up" + (budget == Options.environmentStepBudget ? " (\(Options.stepBudgetVariable))" : ""), span)
         }
         if cancellation.isCancelled { throw RuntimeFailure(Diagnostic(.interrupted, Interpreter.interruptedMessage, at: span)) }
     }

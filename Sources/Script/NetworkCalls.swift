@@ -137,9 +137,14 @@ enum NetworkCalls {
 
     /// (x - mean) / std per channel, on the tape so gradients reach the picture.
     static func normalized(_ x: Variable, _ spec: InputSpec) throws -> Variable {
-        let channels = spec.mean.count
-        guard channels == spec.std.count, channels > 0 else { return x }
-        if spec.mean == [0] && spec.std == [1] { return x }
+        // One value stands for every channel; files with other counts are refused when loaded.
+        let channels = Swift.max(spec.mean.count, spec.std.count)
+        guard [1, channels].contains(spec.mean.count), [1, channels].contains(spec.std.count) else {
+            throw ScriptError("the network's input spec has \(spec.mean.count) means and \(spec.std.count) deviations; expected one value or one per channel")
+        }
+        if spec.mean.allSatisfy({ $0 == 0 }) && spec.std.allSatisfy({ $0 == 1 }) { return x }
+        let meanValues = spec.mean.count == channels ? spec.mean : Array(repeating: spec.mean[0], count: channels)
+        let stdValues = spec.std.count == channels ? spec.std : Array(repeating: spec.std[0], count: channels)
         let shape: [Int]
         switch (channels, x.shape.count) {
         case (1, _): shape = []
@@ -151,8 +156,8 @@ enum NetworkCalls {
         if channels > 1, x.shape[channelAxis] != channels {
             throw ScriptError("the network takes \(channels) channels; the input has shape \(Display.shape(x.shape))")
         }
-        let mean = Variable(Tensor(shape: shape, scalars: spec.mean))
-        let std = Variable(Tensor(shape: shape, scalars: spec.std))
+        let mean = Variable(Tensor(shape: shape, scalars: meanValues))
+        let std = Variable(Tensor(shape: shape, scalars: stdValues))
         return try divide(try subtract(x, mean), std)
     }
 

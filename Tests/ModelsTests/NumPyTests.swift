@@ -104,8 +104,8 @@ final class NumPyTests: XCTestCase {
         let folder = try temporaryFolder(for: self)
         let cases: [(Data, [String])] = [
             (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000,), }", dataSize: 64),
-             ["shape [1000000000000]", "needs 4000000000000 bytes", "holds 64"]),
-            (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000, 10000000000), }"), ["too large"]),
+             ["shape [1000000000000]", "needs 3.6 TB", "the memory limit"]),
+            (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000, 10000000000), }"), ["more bytes than can be counted"]),
             (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 2), }"), ["shape holds -1"]),
             (npy("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", dataSize: 16), ["Python objects"]),
             (npy("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", dataSize: 16), ["dtype '<c8'", "expected one of", "<f4"]),

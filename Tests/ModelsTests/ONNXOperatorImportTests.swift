@@ -92,9 +92,13 @@ final class ONNXOperatorImportTests: XCTestCase {
 
     /// Sizes from a damaged or hostile file are refused before anything is allocated for them.
     func testHugeSizesAreRefusedBeforeAllocating() throws {
+        // The limit of a machine with 2 GB of memory, whatever this one has.
+        let saved = MemoryLimit.bytes
+        MemoryLimit.bytes = 1 << 30
+        defer { MemoryLimit.bytes = saved }
         var input = GraphSketch(input: [1, 3, 1 << 20, 1 << 20])
         input.node("Relu", ["x"], ["y"])
-        assertRefused(input, mentions: ["input 'x' has shape [1, 3, 1048576, 1048576]", "at most 268435456 values"])
+        assertRefused(input, mentions: ["input 'x' has shape [1, 3, 1048576, 1048576]", "the memory limit"])
         var pads = GraphSketch(opset: 13, input: [1, 1, 2, 2])
         pads.integers("pads", [0, 0, 1 << 14, 1 << 14, 0, 0, 1 << 14, 1 << 14])
         pads.node("Pad", ["x", "pads"], ["y"], name: "wide")

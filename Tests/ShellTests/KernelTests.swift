@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 @testable import Shell
 import XCTest
@@ -116,5 +117,111 @@ final class KernelSpecTests: XCTestCase {
         for size in [32, 64] { XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/logo-\(size)x\(size).png")) }
         let both = try Support.cnn(["kernel", "install", "--user", "--prefix", prefix], timeout: 30)
         XCTAssertNotEqual(both.status, 0)
+    }
+}
+
+/// A running `cnn kernel` meets clients that lie: they sign with another key, send frames that
+/// are no message, or send a few bytes. It drops and counts those, keeps answering the honest
+/// ones, and never writes its key to its log.
+final class HostileClientTests: XCTestCase {
+    static let key = "d41d8cd9-secret-8f00b204e980"
+
+    private func message(_ type: String, key: String, header: String? = nil, content: String = "{}") throws -> [[UInt8]] {
+        let signer = try MessageSigner(key: key, scheme: "hmac-sha256")
+        let h = header ?? "{\"msg_id\": \"\(UUID().uuidString)\", \"msg_type\": \"\(type)\", \"session\": \"s\", \"username\": \"u\", \"version\": \"5.3\"}"
+        let parts = [Array(h.utf8), Array("{}".utf8), Array("{}".utf8), Array(content.utf8)]
+        return [KernelMessage.delimiter, Array(signer.signature(parts).utf8)] + parts
+    }
+
+    /// The next message on `socket` within `timeout` seconds.
+    private func receive(_ socket: ZMQSocket, timeout: TimeInterval = 20) throws -> KernelMessage? {
+        let deadline = Date().addingTimeInterval(timeout)
+        let signer = try MessageSigner(key: HostileClientTests.key, scheme: "hmac-sha256")
+        while Date() < deadline {
+            _ = try zmqPoll(sockets: [socket], descriptors: [], timeout: 100)
+            if let frames = try socket.receive() { return try KernelMessage(frames: frames, signer: signer) }
+        }
+        return nil
+    }
+
+    func testGarbageAndForgedMessagesAreDroppedCountedAndTheKernelLivesOn() throws {
+        let folder = try Support.temporaryFolder("hostile-kernel")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let connection = folder + "/connection.json"
+        try """
+        {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5, "ip": "\(folder)/k",
+         "key": "\(HostileClientTests.key)", "transport": "ipc", "signature_scheme": "hmac-sha256"}
+        """.write(toFile: connection, atomically: true, encoding: .utf8)
+        let log = folder + "/kernel.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Support.executable)
+        process.arguments = ["kernel", "-f", connection]
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        let context = try ZMQContext()
+        let shell = try ZMQSocket(context, type: ZMQ_DEALER, name: "client shell")
+        defer { shell.close(); context.terminate() }
+        try shell.connect("ipc://\(folder)/k-1")
+
+        let garbage: [[[UInt8]]] = [
+            [Array("hello".utf8)],                                              // no delimiter
+            [KernelMessage.delimiter],                                          // nothing after it
+            [KernelMessage.delimiter, [], [], []],                              // too few frames
+            [[0xff, 0xfe], KernelMessage.delimiter] + Array(repeating: [0x00, 0x01], count: 5),
+            try message("kernel_info_request", key: HostileClientTests.key, header: "not json"),
+            try message("kernel_info_request", key: HostileClientTests.key, header: "{\"msg_type\": 7}"),
+            [Array(repeating: 0x5b, count: 100_000)],                           // a hundred thousand '['
+            [KernelMessage.delimiter] + Array(repeating: Array(repeating: 0x7b, count: 1 << 20), count: 5),
+        ]
+        for frames in garbage { try shell.send(frames) }
+        // Signed with another key, and not signed at all: dropped as bad signatures, as are the
+        // two garbage messages above whose frames happen to sit where a signature goes.
+        try shell.send(try message("execute_request", key: "not-the-key", content: "{\"code\": \"print(1)\"}"))
+        var unsigned = try message("execute_request", key: HostileClientTests.key, content: "{\"code\": \"print(1)\"}")
+        unsigned[1] = []
+        try shell.send(unsigned)
+
+        try shell.send(try message("kernel_info_request", key: HostileClientTests.key))
+        let reply = try XCTUnwrap(try receive(shell), "the kernel answers after the garbage")
+        XCTAssertEqual(reply.type, "kernel_info_reply")
+        let dropped = try XCTUnwrap(reply.content["cnnlab_dropped"] as? [String: Int], "\(reply.content)")
+        XCTAssertEqual(dropped["bad_signature"], 4)
+        XCTAssertEqual(dropped["malformed"], garbage.count - 2)
+        XCTAssertTrue(process.isRunning)
+
+        try shell.send(try message("shutdown_request", key: HostileClientTests.key, content: "{\"restart\": false}"))
+        _ = try receive(shell)
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(process.isRunning, "the kernel ends on a shutdown request")
+        XCTAssertEqual(process.terminationStatus, 0)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertTrue(text.contains("dropped 4 message(s) with a bad signature and \(garbage.count - 2) malformed one(s)"), text)
+        XCTAssertTrue(text.contains("a bad signature"), text)
+        XCTAssertFalse(text.contains(HostileClientTests.key), "the key is in the log:\n\(text)")
+        XCTAssertFalse(text.contains("secret"), text)
+    }
+
+    func testConnectionFileErrorsNeverQuoteTheKey() throws {
+        let folder = try Support.temporaryFolder("connection-key")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cases = [
+            "{\"shell_port\": 1, \"iopub_port\": 2, \"stdin_port\": 3, \"control_port\": 4, \"hb_port\": 5, \"key\": [\"\(HostileClientTests.key)\"]}",
+            "{\"shell_port\": \"\(HostileClientTests.key)\", \"key\": \"\(HostileClientTests.key)\"}",
+            "{\"key\": \"\(HostileClientTests.key)\" \"shell_port\": 1}",
+        ]
+        for (i, text) in cases.enumerated() {
+            let path = folder + "/c\(i).json"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let r = try Support.cnn(["kernel", "-f", path], timeout: 20)
+            XCTAssertEqual(r.status, 2, r.errors)
+            XCTAssertTrue(r.errors.contains(path), r.errors)
+            XCTAssertFalse(r.errors.contains("secret"), "case \(i) quotes the key: \(r.errors)")
+        }
     }
 }

@@ -31,6 +31,12 @@ public final class Kernel {
     private var history: [(count: Int, code: String)] = []
     private var running = true
     private let parentProcess = getppid()
+    /// Messages dropped since the kernel started: signed with another key (or not at all), and
+    /// frames that are no Jupyter message. Both are in the kernel_info reply and the log at the end.
+    private(set) var droppedForSignature = 0
+    private(set) var droppedMalformed = 0
+    /// The largest message the kernel takes; a peer sending a larger one is disconnected by ZeroMQ.
+    static let largestMessage: Int64 = 256 << 20
     /// Where diagnostics of the kernel itself go (Jupyter shows the kernel's stderr in its log).
     var log: (String) -> Void = { FileHandle.standardError.write(Data(("cnn kernel: " + $0 + "\n").utf8)) }
 
@@ -44,6 +50,7 @@ public final class Kernel {
         stdin = try ZMQSocket(context, type: ZMQ_ROUTER, name: "stdin")
         iopub = try ZMQSocket(context, type: ZMQ_PUB, name: "iopub")
         heartbeat = try ZMQSocket(context, type: ZMQ_REP, name: "heartbeat")
+        for socket in [shell, control, stdin, heartbeat] { socket.limitMessageSize(Kernel.largestMessage) }
         try shell.bind(try info.endpoint(info.shellPort))
         try control.bind(try info.endpoint(info.controlPort))
         try stdin.bind(try info.endpoint(info.stdinPort))
@@ -81,6 +88,9 @@ public final class Kernel {
             serveQueue()
             // Jupyter kills its kernels, but a kernel whose parent died unexpectedly ends itself.
             if parentProcess != 1, getppid() != parentProcess { log("the process that started the kernel is gone; stopping"); running = false }
+        }
+        if droppedForSignature + droppedMalformed > 0 {
+            log("dropped \(droppedForSignature) message(s) with a bad signature and \(droppedMalformed) malformed one(s)")
         }
         for socket in [shell, control, stdin, iopub, heartbeat] { socket.close() }
         context.terminate()
@@ -122,7 +132,17 @@ public final class Kernel {
             }
             let message: KernelMessage
             do { message = try KernelMessage(frames: frames, signer: signer) }
-            catch { log("dropped a message on \(socket.name): \(error)"); continue }
+            catch {
+                // Counted; logged the first few times and then every thousandth, so a flood of
+                // garbage cannot fill the log.
+                let badSignature = (error as? WireError)?.isBadSignature == true
+                if badSignature { droppedForSignature += 1 } else { droppedMalformed += 1 }
+                let count = badSignature ? droppedForSignature : droppedMalformed
+                if count <= 5 || count % 1000 == 0 {
+                    log("dropped a message on \(socket.name): \(error) (\(count) so far\(count == 5 ? "; further ones are counted, and logged every thousandth" : ""))")
+                }
+                continue
+            }
             if socket === control { handleControl(message) } else { handleShell(message, on: socket) }
         }
     }
@@ -303,6 +323,8 @@ public final class Kernel {
             "banner": "cnnlab \(implementationVersion): convolutional networks you can take apart. help() lists the builtins, %help the magics.",
             "help_links": [[String: Any]](),
             "debugger": false,
+            // Not in the protocol; Jupyter ignores it. What the kernel refused so far.
+            "cnnlab_dropped": ["bad_signature": droppedForSignature, "malformed": droppedMalformed],
         ]
     }
 

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Script
 import Synchronization
@@ -44,18 +45,7 @@ final class MemoryCap: @unchecked Sendable {
     }
 
     /// Bytes for "2G", "1.5GB", "1500M", "1500MiB", "800k" or "1073741824" (K, M, G are powers of 1024).
-    static func parse(_ text: String) -> Int? {
-        var s = text.lowercased().replacingOccurrences(of: " ", with: "")
-        for suffix in ["ib", "b"] where s.hasSuffix(suffix) { s.removeLast(suffix.count); break }
-        var scale = 1.0
-        if let last = s.last, let power = ["k": 1, "m": 2, "g": 3, "t": 4][String(last)] {
-            scale = pow(1024, Double(power))
-            s.removeLast()
-        }
-        guard let number = Double(s), number.isFinite, number > 0 else { return nil }
-        let bytes = number * scale
-        return bytes < Double(Int.max) ? Int(bytes) : nil
-    }
+    static func parse(_ text: String) -> Int? { MemoryLimit.parse(text) }
 
     init(bytes: Int, cancellation: CancellationFlag) {
         self.bytes = bytes

@@ -36,9 +36,16 @@ public struct ConnectionInfo: Decodable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NotebookError("cannot read the connection file \(path)")
         }
+        // The file holds the signing key: no message quotes its text, only the field at fault.
         do { return try JSONDecoder().decode(ConnectionInfo.self, from: data) }
         catch DecodingError.keyNotFound(let key, _) { throw NotebookError("the connection file \(path) has no \"\(key.stringValue)\"") }
-        catch { throw NotebookError("the connection file \(path) is not valid: \(NotebookError.describe(error))") }
+        catch DecodingError.typeMismatch(let type, let c) {
+            throw NotebookError("the connection file \(path) has \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\" of the wrong type; expected \(type == String.self ? "a string" : "a number")")
+        }
+        catch DecodingError.valueNotFound(_, let c) {
+            throw NotebookError("the connection file \(path) has \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\" null")
+        }
+        catch { throw NotebookError("the connection file \(path) is not a JSON object of ports, key and transport") }
     }
 
     /// The ZeroMQ address of a port: tcp://ip:port, or ipc://ip-port as Jupyter names IPC files.
@@ -99,10 +106,15 @@ struct MessageSigner {
     }
 }
 
-/// Why an incoming message was dropped.
+/// Why an incoming message was dropped: its signature is wrong, or its frames are no message.
+/// The description never holds the key or the signature received.
 struct WireError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    let isBadSignature: Bool
+    init(_ description: String, badSignature: Bool = false) {
+        self.description = description
+        self.isBadSignature = badSignature
+    }
 }
 
 /// A message of the Jupyter protocol, as it travels over ZeroMQ:
@@ -125,7 +137,7 @@ struct KernelMessage {
         guard let d = frames.firstIndex(of: KernelMessage.delimiter) else { throw WireError("no <IDS|MSG> delimiter") }
         guard frames.count >= d + 6 else { throw WireError("\(frames.count - d - 1) frames after the delimiter; 5 are needed") }
         let parts = Array(frames[(d + 2)..<(d + 6)])
-        guard signer.verify(frames[d + 1], parts) else { throw WireError("a bad signature") }
+        guard signer.verify(frames[d + 1], parts) else { throw WireError("a bad signature", badSignature: true) }
         func object(_ bytes: [UInt8], _ what: String) throws -> [String: Any] {
             guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)), let dict = o as? [String: Any] else {
                 throw WireError("its \(what) is not a JSON object")

@@ -41,6 +41,16 @@ final class ZMQSocket {
         zmq_setsockopt(h, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
     }
 
+    /// Messages above `bytes` are refused by libzmq, which disconnects the peer that sent them.
+    func limitMessageSize(_ bytes: Int64) {
+        var size = bytes
+        zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &size, MemoryLayout<Int64>.size)
+    }
+
+    func connect(_ endpoint: String) throws {
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError("cannot connect to \(endpoint) for the \(name) channel") }
+    }
+
     func bind(_ endpoint: String) throws {
         guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError("cannot listen on \(endpoint) for the \(name) channel") }
     }
