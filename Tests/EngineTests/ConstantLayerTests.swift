@@ -78,7 +78,7 @@ final class ConstantLayerTests: XCTestCase {
         let cases: [([String: AttributeValue], String)] = [
             (["op": .string("power")], "expected one of add, subtract, multiply, divide"),
             ([:], "attribute 'op' is ''"),
-            (["op": .string("add"), "shape": .ints([2, -1])], "non-negative sizes"),
+            (["op": .string("add"), "shape": .ints([2, -1])], "has a negative size"),
             (["op": .string("add"), "shape": .ints([1 << 40, 1 << 40])], "at most"),
             (["op": .string("add"), "shape": .string("big")], "list of whole numbers"),
         ]
