@@ -18,6 +18,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "cnn", targets: ["cnn"]),
+        // For the fuzz targets in Tests/Fuzz, a package of their own that builds on these.
+        .library(name: "CNNLab", targets: ["Engine", "Imaging", "Models", "Visualize", "Script", "Shell"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
