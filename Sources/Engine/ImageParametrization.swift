@@ -47,40 +47,43 @@ struct InverseRealDFT: Sendable {
         alongHeight = ComplexFFT.of(length: h); alongWidth = ComplexFFT.of(length: w)
     }
 
+    /// Runs `body(item, z, y)` for each of `count` items (columns or rows of the planes), split
+    /// into one share per engine thread, with two scratch vectors of `length` complex values.
+    private func eachOf(_ count: Int, length: Int, inline: Bool,
+                        _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let t = max(1, Parallel.threads)
+        Parallel.forEach(t, inline: inline) { task in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * length) { buffer in
+                let z = buffer.baseAddress!, y = z + 2 * length
+                z.initialize(repeating: 0, count: 4 * length)
+                let (first, end) = Winograd.share(task, of: t, count)
+                for item in first..<end { body(item, z, y) }
+            }
+        }
+    }
+
     /// Spectra [P, H, 2, L] (per row: L real parts then L imaginary parts) to images [P, H, W]:
     /// out[m, n] = Re Σ_k Σ_j weight_j X[k, j] e^{2πi(km/H + jn/W)}. Each column of the half
     /// spectrum goes through an inverse FFT along the height, then each row (padded with zeros
     /// to the full width) through one along the width, of which the real part is kept.
     func forward(_ x: UnsafePointer<Float>, planes p: Int, into out: UnsafeMutablePointer<Float>) {
-        let (h, w, l) = (h, w, l), t = max(1, Parallel.threads)
+        let (h, w, l) = (h, w, l)
         Workspace.shared.withBuffer(p * h * 2 * l) { a in weights.withUnsafeBufferPointer { c in
             // a: [P, H, L] complex, interleaved.
-            let columnsPer = (p * l + t - 1) / t
-            Parallel.forEach(t, inline: p * h * l < 4096) { task in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * h) { buffer in
-                    let z = buffer.baseAddress!, y = z + 2 * h
-                    for column in min(p * l, task * columnsPer)..<min(p * l, (task + 1) * columnsPer) {
-                        let plane = column / l, j = column % l, spectrum = x + plane * h * 2 * l
-                        for k in 0..<h { z[2 * k] = spectrum[k * 2 * l + j]; z[2 * k + 1] = spectrum[k * 2 * l + l + j] }
-                        alongHeight.transform(z, into: y, inverse: true)
-                        let target = a + plane * h * 2 * l
-                        for m in 0..<h { target[m * 2 * l + 2 * j] = y[2 * m]; target[m * 2 * l + 2 * j + 1] = y[2 * m + 1] }
-                    }
-                }
+            eachOf(p * l, length: h, inline: p * h * l < 4096) { column, z, y in
+                let plane = column / l, j = column % l, spectrum = x + plane * h * 2 * l
+                for k in 0..<h { z[2 * k] = spectrum[k * 2 * l + j]; z[2 * k + 1] = spectrum[k * 2 * l + l + j] }
+                alongHeight.transform(z, into: y, inverse: true)
+                let target = a + plane * h * 2 * l
+                for m in 0..<h { target[m * 2 * l + 2 * j] = y[2 * m]; target[m * 2 * l + 2 * j + 1] = y[2 * m + 1] }
             }
-            let rowsPer = (p * h + t - 1) / t
-            Parallel.forEach(t, inline: p * h * w < 4096) { task in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * w) { buffer in
-                    let z = buffer.baseAddress!, y = z + 2 * w
-                    z.initialize(repeating: 0, count: 2 * w)
-                    for row in min(p * h, task * rowsPer)..<min(p * h, (task + 1) * rowsPer) {
-                        let source = a + row * 2 * l
-                        for j in 0..<l { z[2 * j] = c[j] * source[2 * j]; z[2 * j + 1] = c[j] * source[2 * j + 1] }
-                        alongWidth.transform(z, into: y, inverse: true)
-                        let o = out + row * w
-                        for n in 0..<w { o[n] = y[2 * n] }
-                    }
-                }
+            // z stays zero past the first L coefficients: the row padded to the full width.
+            eachOf(p * h, length: w, inline: p * h * w < 4096) { row, z, y in
+                let source = a + row * 2 * l
+                for j in 0..<l { z[2 * j] = c[j] * source[2 * j]; z[2 * j + 1] = c[j] * source[2 * j + 1] }
+                alongWidth.transform(z, into: y, inverse: true)
+                let o = out + row * w
+                for n in 0..<w { o[n] = y[2 * n] }
             }
         }}
     }
@@ -88,33 +91,21 @@ struct InverseRealDFT: Sendable {
     /// The transpose of `forward`: image gradients [P, H, W] to spectrum gradients [P, H, 2, L],
     /// by forward FFTs along the width (keeping the half spectrum, weighted) and then the height.
     func backward(_ dy: UnsafePointer<Float>, planes p: Int, into out: UnsafeMutablePointer<Float>) {
-        let (h, w, l) = (h, w, l), t = max(1, Parallel.threads)
+        let (h, w, l) = (h, w, l)
         Workspace.shared.withBuffer(p * h * 2 * l) { a in weights.withUnsafeBufferPointer { c in
-            let rowsPer = (p * h + t - 1) / t
-            Parallel.forEach(t, inline: p * h * w < 4096) { task in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * w) { buffer in
-                    let z = buffer.baseAddress!, y = z + 2 * w
-                    for row in min(p * h, task * rowsPer)..<min(p * h, (task + 1) * rowsPer) {
-                        let g = dy + row * w
-                        for n in 0..<w { z[2 * n] = g[n]; z[2 * n + 1] = 0 }
-                        alongWidth.transform(z, into: y, inverse: false)
-                        let target = a + row * 2 * l
-                        for j in 0..<l { target[2 * j] = c[j] * y[2 * j]; target[2 * j + 1] = c[j] * y[2 * j + 1] }
-                    }
-                }
+            eachOf(p * h, length: w, inline: p * h * w < 4096) { row, z, y in
+                let g = dy + row * w
+                for n in 0..<w { z[2 * n] = g[n]; z[2 * n + 1] = 0 }
+                alongWidth.transform(z, into: y, inverse: false)
+                let target = a + row * 2 * l
+                for j in 0..<l { target[2 * j] = c[j] * y[2 * j]; target[2 * j + 1] = c[j] * y[2 * j + 1] }
             }
-            let columnsPer = (p * l + t - 1) / t
-            Parallel.forEach(t, inline: p * h * l < 4096) { task in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * h) { buffer in
-                    let z = buffer.baseAddress!, y = z + 2 * h
-                    for column in min(p * l, task * columnsPer)..<min(p * l, (task + 1) * columnsPer) {
-                        let plane = column / l, j = column % l, source = a + plane * h * 2 * l
-                        for m in 0..<h { z[2 * m] = source[m * 2 * l + 2 * j]; z[2 * m + 1] = source[m * 2 * l + 2 * j + 1] }
-                        alongHeight.transform(z, into: y, inverse: false)
-                        let spectrum = out + plane * h * 2 * l
-                        for k in 0..<h { spectrum[k * 2 * l + j] = y[2 * k]; spectrum[k * 2 * l + l + j] = y[2 * k + 1] }
-                    }
-                }
+            eachOf(p * l, length: h, inline: p * h * l < 4096) { column, z, y in
+                let plane = column / l, j = column % l, source = a + plane * h * 2 * l
+                for m in 0..<h { z[2 * m] = source[m * 2 * l + 2 * j]; z[2 * m + 1] = source[m * 2 * l + 2 * j + 1] }
+                alongHeight.transform(z, into: y, inverse: false)
+                let spectrum = out + plane * h * 2 * l
+                for k in 0..<h { spectrum[k * 2 * l + j] = y[2 * k]; spectrum[k * 2 * l + l + j] = y[2 * k + 1] }
             }
         }}
     }
