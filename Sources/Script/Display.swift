@@ -113,12 +113,9 @@ public enum Display {
         return "image \(shape(t.shape))"
     }
 
-    /// The attributes of a layer in a fixed, readable order.
+    /// The attributes a layer was made with, in its kind's order.
     static func attributes(_ layer: Layer) -> String {
-        let order = ["in", "out", "channels", "kernel", "stride", "padding", "dilation", "groups", "bias", "size",
-                     "p", "slope", "axis", "min", "max", "start_dim", "shape"]
-        let keys = layer.attributes.values.keys.sorted { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }
-        return keys.map { "\($0) \(layer.attributes.values[$0]!)" }.joined(separator: ", ")
+        layer.attributeNames.compactMap { key in layer.attributes.values[key].map { "\(key) \($0)" } }.joined(separator: ", ")
     }
 
     static func parameters(_ layer: Layer) -> String {

@@ -5,9 +5,6 @@ import Imaging
 /// [H, W]) in, one result out; the batch dimension the engine works in is added on the way
 /// in and taken off on the way out.
 enum NetworkCalls {
-    /// Layer kinds that take [N, C, H, W].
-    static let spatialKinds: Set<String> = ["conv2d", "maxpool", "avgpool", "global_avgpool", "adaptive_avgpool", "batchnorm", "lrn"]
-
     static func layer(named name: String, in network: Network) throws -> LayerValue {
         guard let l = try? network.layer(named: name) else { throw ScriptError(unknownLayerMessage(name, network)) }
         return LayerValue(layer: l, name: name, network: network)
@@ -24,60 +21,22 @@ enum NetworkCalls {
 
     private static func number(_ v: Int) -> Value { .number(Double(v)) }
 
-    /// A pair as one number when both agree (`stride 2`), else as a list.
-    private static func pair(_ a: Int, _ b: Int) -> Value { a == b ? number(a) : .list([number(a), number(b)]) }
-
-    private static func padding(_ p: (Int, Int, Int, Int)) -> Value {
-        if p.0 == p.1 && p.1 == p.2 && p.2 == p.3 { return number(p.0) }
-        return .list([number(p.0), number(p.1), number(p.2), number(p.3)])
-    }
-
-    /// A layer's parameter, or one of its settings, by name.
+    /// A layer's parameter, or one of its attributes (as given or by its kind's default), by
+    /// name or short name (`layer.k`, `layer.pad`).
     static func attribute(of l: LayerValue, _ name: String) -> Value? {
         let layer = l.layer
         if let t = layer.parameters[name] { return .tensor(Variable(t)) }
         switch name {
         case "kind": return .string(layer.kind)
         case "name": return l.name.map(Value.string) ?? Value.none
-        default: break
+        default: return layer.attribute(name).map(value)
         }
-        let weight = layer.parameters["weight"]?.shape ?? []
-        if let conv = layer as? Conv2dLayer, weight.count == 4 {
-            let o = conv.options
-            switch name {
-            case "stride": return pair(o.stride.h, o.stride.w)
-            case "padding", "pad": return padding(o.padding)
-            case "dilation": return pair(o.dilation.h, o.dilation.w)
-            case "groups": return number(o.groups)
-            case "kernel": return pair(weight[2], weight[3])
-            case "in": return number(weight[1] * o.groups)
-            case "out": return number(weight[0])
-            default: break
-            }
-        }
-        if let pool = layer as? PoolLayer {
-            let o = pool.options
-            switch name {
-            case "kernel": return pair(o.kernel.h, o.kernel.w)
-            case "stride": return pair(o.stride.h, o.stride.w)
-            case "padding", "pad": return padding(o.padding)
-            default: break
-            }
-        }
-        if layer is LinearLayer, weight.count == 2 {
-            if name == "in" { return number(weight[1]) }
-            if name == "out" { return number(weight[0]) }
-        }
-        if let a = layer.attributes.values[name] { return value(a) }
-        return nil
     }
 
+    /// What `.name` reads on a layer, in the order a person looks for them.
     static func attributeNames(of l: LayerValue) -> [String] {
         var names = l.layer.parameterNames + ["kind", "name"]
-        if l.layer is Conv2dLayer { names += ["stride", "padding", "dilation", "groups", "kernel", "in", "out"] }
-        if l.layer is PoolLayer { names += ["kernel", "stride", "padding"] }
-        if l.layer is LinearLayer { names += ["in", "out"] }
-        for k in l.layer.attributes.values.keys.sorted() where !names.contains(k) { names.append(k) }
+        for n in l.layer.attributeNames where !names.contains(n) { names.append(n) }
         return names
     }
 
@@ -98,19 +57,15 @@ enum NetworkCalls {
 
     /// A layer on its own applied to x.
     static func apply(_ l: LayerValue, to x: Variable, context: ForwardContext) throws -> Variable {
-        let kind = l.layer.kind
         var input = x
         var added = false
-        if spatialKinds.contains(kind) && (x.shape.count == 2 || x.shape.count == 3) {
-            input = try reshape(x, (x.shape.count == 2 ? [1, 1] : [1]) + x.shape)
-            added = true
-        } else if (kind == "linear" && x.shape.count == 1) || (kind == "flatten" && x.shape.count == 3) {
-            input = try reshape(x, [1] + x.shape)
+        if let batched = l.layer.declaration?.layout.batched(x.shape) {
+            input = try reshape(x, batched)
             added = true
         }
         // Shapes first: a layer that would make a tensor too large to allocate is refused here.
         try Conversions.checkShape(try l.layer.outputShape([input.shape]))
-        let y = try l.layer.forward([input], name: l.name ?? kind, context: context)
+        let y = try l.layer.forward([input], name: l.name ?? l.layer.kind, context: context)
         return added ? try dropLeadingOne(y) : y
     }
 
@@ -180,4 +135,9 @@ enum NetworkCalls {
         }
         return t
     }
+}
+
+extension LayerValue {
+    /// What `.name` reads on the layer: its parameters, kind and name, then its attributes.
+    public var attributeNames: [String] { NetworkCalls.attributeNames(of: self) }
 }

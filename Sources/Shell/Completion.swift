@@ -132,12 +132,7 @@ public struct Completer {
         case .network(let n):
             return n.layerNames + ["layers", "classes"]
         case .layer(let l):
-            var names = l.layer.parameterNames + ["kind", "name"]
-            if l.layer is Conv2dLayer { names += ["stride", "padding", "dilation", "groups", "kernel", "in", "out"] }
-            if l.layer is PoolLayer { names += ["kernel", "stride", "padding"] }
-            if l.layer is LinearLayer { names += ["in", "out"] }
-            for k in l.layer.attributes.values.keys.sorted() where !names.contains(k) { names.append(k) }
-            return unique(names)
+            return l.attributeNames
         case .record(let r):
             return r.fields.map(\.name)
         default:

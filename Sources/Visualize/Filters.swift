@@ -21,7 +21,7 @@ public enum FilterLayout: String, CaseIterable, Sendable {
 /// neighbour so that 5x5 filters stay crisp.
 public func filters(_ layer: Layer, scale: Int = 8, layout: FilterLayout = .channels, symmetric: Bool = false,
                     columns: Int? = nil, numbered: Bool = false) throws -> Tensor {
-    guard layer is Conv2dLayer, let weight = layer.parameters["weight"], weight.rank == 4 else {
+    guard layer.kind == LayerKind.conv2d.name, let weight = layer.parameters["weight"], weight.rank == 4 else {
         throw EngineError.invalidArgument("filters are shown for convolution layers; this is a \(layer.kind) layer")
     }
     let scaling: DisplayScaling = symmetric ? .symmetric : .minMax

@@ -167,34 +167,29 @@ func receptiveFields(_ network: Network, shapes: [String: [Int]]) throws -> [Str
         let out = grid(shapes[node.name] ?? [])
         let layer = node.layer
         var field = incoming
-        if let conv = layer as? Conv2dLayer, let weight = layer.parameters["weight"], weight.rank == 4 {
-            let o = conv.options
-            field = incoming.through(kernel: (weight.shape[2], weight.shape[3]), stride: (o.stride.h, o.stride.w),
-                                     dilation: (o.dilation.h, o.dilation.w), padding: (o.padding.top, o.padding.left), output: out)
-        } else if let pool = layer as? PoolLayer {
-            let o = pool.options
-            field = incoming.through(kernel: (o.kernel.h, o.kernel.w), stride: (o.stride.h, o.stride.w),
-                                     dilation: (1, 1), padding: (o.padding.top, o.padding.left), output: out)
-        } else {
-            switch layer.kind {
-            case "linear", "global_avgpool":
-                field = incoming.mixingEverything()
-            case "adaptive_avgpool":
-                // Window i spans [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉): at most ⌈H/oh⌉ + 1 positions, ⌊H/oh⌋ apart.
-                let (ih, iw) = (incoming.gridHeight, incoming.gridWidth)
-                func window(_ n: Int, _ o: Int) -> (Int, Int) {
-                    n % o == 0 ? (n / o, n / o) : ((n + o - 1) / o + 1, Swift.max(n / o, 1))
-                }
-                let (kh, sh) = window(ih, Swift.max(out.0, 1)), (kw, sw) = window(iw, Swift.max(out.1, 1))
-                field = incoming.through(kernel: (kh, kw), stride: (sh, sw), dilation: (1, 1), padding: (0, 0), output: out)
-            case "pad":
-                let p = (try? layer.attributes.ints("padding", count: 4)) ?? [0, 0, 0, 0]
-                field = incoming.through(kernel: (1, 1), stride: (1, 1), dilation: (1, 1), padding: (p[0], p[1]), output: out)
-            default:
-                // Elementwise layers, normalizations, dropout, flatten: each unit keeps its field.
-                // A spatial output keeps the new grid; a flattened one keeps the grid it came from.
-                if (shapes[node.name] ?? []).count == 4 { field.gridHeight = out.0; field.gridWidth = out.1 }
+        switch layer.declaration?.geometry ?? .pointwise {
+        case .window:
+            if let w = layer.window {
+                field = incoming.through(kernel: w.kernel, stride: w.stride, dilation: w.dilation,
+                                         padding: (w.padding.top, w.padding.left), output: out)
             }
+        case .global:
+            field = incoming.mixingEverything()
+        case .adaptive:
+            // Window i spans [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉): at most ⌈H/oh⌉ + 1 positions, ⌊H/oh⌋ apart.
+            let (ih, iw) = (incoming.gridHeight, incoming.gridWidth)
+            func window(_ n: Int, _ o: Int) -> (Int, Int) {
+                n % o == 0 ? (n / o, n / o) : ((n + o - 1) / o + 1, Swift.max(n / o, 1))
+            }
+            let (kh, sh) = window(ih, Swift.max(out.0, 1)), (kw, sw) = window(iw, Swift.max(out.1, 1))
+            field = incoming.through(kernel: (kh, kw), stride: (sh, sw), dilation: (1, 1), padding: (0, 0), output: out)
+        case .padding:
+            let p = (try? layer.attributes.ints("padding", count: 4)) ?? [0, 0, 0, 0]
+            field = incoming.through(kernel: (1, 1), stride: (1, 1), dilation: (1, 1), padding: (p[0], p[1]), output: out)
+        case .pointwise:
+            // Elementwise layers, normalizations, dropout, flatten: each unit keeps its field.
+            // A spatial output keeps the new grid; a flattened one keeps the grid it came from.
+            if (shapes[node.name] ?? []).count == 4 { field.gridHeight = out.0; field.gridWidth = out.1 }
         }
         fields[node.name] = field
     }

@@ -36,44 +36,58 @@ public enum AttributeValue: Codable, Equatable, Sendable, CustomStringConvertibl
     }
 }
 
-/// Typed access to a layer's attributes, with errors that name the attribute.
+/// Typed access to a layer's attributes, with errors that name the attribute. An attribute
+/// that was not given reads as its kind's declared default (`LayerKind.attributes`).
 public struct Attributes: Sendable, Equatable {
     public var values: [String: AttributeValue]
     public let kind: String
     public init(_ kind: String, _ values: [String: AttributeValue] = [:]) { self.kind = kind; self.values = values }
 
+    /// The default the kind declares for `key`, when it declares one.
+    public func declaredDefault(_ key: String) -> AttributeValue? {
+        switch LayerKind.named[kind]?.attributes.first(where: { $0.name == key })?.defaultValue {
+        case .value(let v)?: return v
+        case .sameAs(let other)?: return other == key ? nil : (values[other] ?? declaredDefault(other))
+        default: return nil
+        }
+    }
+
+    /// The value given for `key`, or its declared default.
+    private func value(_ key: String) -> AttributeValue? { values[key] ?? declaredDefault(key) }
+
     public func int(_ key: String, _ dflt: Int? = nil) throws -> Int {
-        switch values[key] {
+        switch value(key) {
         case .int(let v)?: return v
         case .float(let v)? where v == v.rounded(): return Int(v)
         case nil: if let dflt { return dflt }
         default: break
         }
-        throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be a whole number" + (values[key] == nil ? " and is missing" : ""))
+        throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be a whole number" + (value(key) == nil ? " and is missing" : ""))
     }
 
     public func float(_ key: String, _ dflt: Float? = nil) throws -> Float {
-        switch values[key] {
+        switch value(key) {
         case .float(let v)?: return v
         case .int(let v)?: return Float(v)
         case nil: if let dflt { return dflt }
         default: break
         }
-        throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be a number" + (values[key] == nil ? " and is missing" : ""))
+        throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be a number" + (value(key) == nil ? " and is missing" : ""))
     }
 
-    public func bool(_ key: String, _ dflt: Bool) throws -> Bool {
-        switch values[key] {
+    public func bool(_ key: String, _ dflt: Bool? = nil) throws -> Bool {
+        switch value(key) {
         case .bool(let v)?: return v
         case .int(let v)?: return v != 0
-        case nil: return dflt
-        default: throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be true or false")
+        case nil: if let dflt { return dflt }
+        default: break
         }
+        throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be true or false" + (value(key) == nil ? " and is missing" : ""))
     }
 
     /// A list of `count` whole numbers; a single number stands for all of them.
     public func ints(_ key: String, count: Int, _ dflt: Int? = nil) throws -> [Int] {
-        switch values[key] {
+        switch value(key) {
         case .int(let v)?: return [Int](repeating: v, count: count)
         case .ints(let v)? where v.count == count: return v
         case .ints(let v)? where count == 4 && v.count == 2: return [v[0], v[1], v[0], v[1]]
@@ -84,19 +98,20 @@ public struct Attributes: Sendable, Equatable {
     }
 
     public func intList(_ key: String) throws -> [Int] {
-        switch values[key] {
+        switch value(key) {
         case .ints(let v)?: return v
         case .int(let v)?: return [v]
         default: throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be a list of whole numbers")
         }
     }
 
-    public func string(_ key: String, _ dflt: String) throws -> String {
-        switch values[key] {
+    public func string(_ key: String, _ dflt: String? = nil) throws -> String {
+        switch value(key) {
         case .string(let v)?: return v
-        case nil: return dflt
-        default: throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be text")
+        case nil: if let dflt { return dflt }
+        default: break
         }
+        throw EngineError.invalidArgument("\(kind): attribute '\(key)' must be text" + (value(key) == nil ? " and is missing" : ""))
     }
 }
 
