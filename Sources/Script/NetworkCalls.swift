@@ -44,7 +44,8 @@ enum NetworkCalls {
         switch a {
         case .int(let v): return number(v)
         case .ints(let v): return .list(v.map(number))
-        case .float(let v): return .number(Double(v))
+        // The decimal the float was written as (0.2, not 0.200000003).
+        case .float(let v): return .number(Double(String(v)) ?? Double(v))
         case .bool(let v): return .bool(v)
         case .string(let v): return .string(v)
         }

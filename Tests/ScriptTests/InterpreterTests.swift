@@ -142,6 +142,11 @@ final class InterpreterTests: XCTestCase {
         XCTAssertTrue(errorMessage("n = network(a=conv(1, 2, 3))\nn.a.weight = zeros(3)").contains("is [2, 1, 3, 3]"))
     }
 
+    func testLayerAttributesReadTheirKindsDefaultsAndShortNames() {
+        XCTAssertEqual(text("c = conv(3, 8, 3, pad=1)\n[c.k, c.kernel, c.pad, c.stride, c.dilation, c.groups]"), "[3, 3, 1, 1, 1, 1]")
+        XCTAssertEqual(text("[maxpool(3).stride, maxpool(3, stride=2).stride, leaky_relu(0.2).slope, batchnorm(4).eps]"), "[3, 2, 0.2, 1e-05]")
+    }
+
     func testUnknownNamesSuggestTheNearest() {
         XCTAssertEqual(errorMessage("gradd(x -> x, 1)"), "unknown name 'gradd'; did you mean 'grad'?")
         XCTAssertEqual(errorMessage("learning_rate = 1\nlearning_rat"), "unknown name 'learning_rat'; did you mean 'learning_rate'?")
