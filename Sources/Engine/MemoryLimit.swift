@@ -91,14 +91,16 @@ public func checkedElementCount(_ shape: [Int], bytesPerElement: Int = 4, what: 
         let w = what()
         return w.isEmpty ? text : "\(w): \(text)"
     }
+    // The sizes other than 0 must multiply without overflow even when the tensor is empty: code
+    // that takes the product in its own order ([2^40, 2^40, 0]) would overflow before the zero.
     var count = 1, overflow = false
     for d in shape {
         guard d >= 0 else {
             throw SizeLimitError(problem: named("shape \(shape) has a negative size"), expected: "sizes of 0 or more")
         }
-        if !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
+        if !overflow, d != 0 { (count, overflow) = count.multipliedReportingOverflow(by: d) }
     }
-    if shape.contains(0) { return 0 }
+    if shape.contains(0) && !overflow { return 0 }
     let (bytes, tooMany) = count.multipliedReportingOverflow(by: Swift.max(bytesPerElement, 1))
     guard !overflow, !tooMany, bytes <= MemoryLimit.bytes else {
         let size = overflow || tooMany ? "more bytes than can be counted" : MemoryLimit.describe(bytes)

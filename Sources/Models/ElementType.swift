@@ -124,9 +124,7 @@ func checkedAdd(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws ->
 /// The number of elements of `shape`, counted by `checkedElementCount`: every dimension
 /// non-negative, and the tensor (as float32, as it is decoded) within `MemoryLimit`.
 func elementCount(of shape: [Int]) throws -> Int {
-    // An empty tensor's other sizes must still multiply without overflow: code that takes the
-    // product in another order ([2^40, 2^40, 0]) would overflow before it meets the zero.
-    do { _ = try checkedElementCount(shape.filter { $0 != 0 }); return try checkedElementCount(shape) }
+    do { return try checkedElementCount(shape) }
     catch let e as SizeLimitError { throw FormatProblem(e.problem, expected: e.expected) }
 }
 

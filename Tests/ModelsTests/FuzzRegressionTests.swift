@@ -31,4 +31,17 @@ final class FuzzRegressionTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("a start and an end for each axis"), "\(error)")
         }
     }
+
+    /// An ONNX initializer whose dims hold a 0 after sizes whose product overflows: empty, yet a
+    /// product taken in order overflowed and trapped. Refused, naming the shape.
+    func testAnEmptyTensorWhoseOtherSizesOverflowIsRefused() throws {
+        XCTAssertThrowsError(try TensorFiles.open(fixture("empty-tensor-overflowing-sizes.onnx"))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("more bytes than can be counted"), text)
+            XCTAssertTrue(text.contains("empty-tensor-overflowing-sizes.onnx"), text)
+        }
+        XCTAssertEqual(try checkedElementCount([1 << 20, 0, 1 << 20]), 0, "an empty tensor whose other sizes multiply: 0")
+        XCTAssertThrowsError(try checkedElementCount([1 << 40, 1 << 40, 0]))
+        XCTAssertThrowsError(try checkedElementCount([0, 1 << 40, 1 << 40]), "refused whatever the order of the sizes")
+    }
 }

@@ -52,9 +52,9 @@ public struct LayerKind: Sendable {
     public static func unary(_ name: String, summary: String, attributes: [AttributeSpec] = [], layout: InputLayout = .any,
                              geometry: WindowGeometry = .pointwise, keepsShape: Bool = false,
                              _ function: @escaping @Sendable (Variable, Attributes, ForwardContext) throws -> Variable) -> LayerKind {
+        // FunctionLayer checks that there is exactly one input before it calls this.
         self.function(name, summary: summary, attributes: attributes, layout: layout, geometry: geometry, keepsShape: keepsShape) { inputs, a, context in
-            guard inputs.count == 1 else { throw EngineError.invalidArgument("\(name) takes one input, got \(inputs.count)") }
-            return try function(inputs[0], a, context)
+            try function(inputs[0], a, context)
         }
     }
 
@@ -230,7 +230,7 @@ extension Layer {
         guard declaration?.geometry == .window else { return nil }
         guard let k = try? attributes.ints("kernel", count: 2), let s = try? attributes.ints("stride", count: 2),
               let p = try? attributes.ints("padding", count: 4) else { return nil }
-        let d = declaration?.attribute("dilation") == nil ? [1, 1] : ((try? attributes.ints("dilation", count: 2)) ?? [1, 1])
+        let d = (try? attributes.ints("dilation", count: 2)) ?? [1, 1]
         return LayerWindow(kernel: (k[0], k[1]), stride: (s[0], s[1]), dilation: (d[0], d[1]), padding: (p[0], p[1], p[2], p[3]))
     }
 }
@@ -251,6 +251,7 @@ final class FunctionLayer: Layer {
     override var arity: Int? { inputCount }
 
     override func forward(_ inputs: [Variable], name: String, context: ForwardContext) throws -> Variable {
+        if inputCount == 1 { _ = try single(inputs) }
         guard !inputs.isEmpty else { throw EngineError.invalidArgument("\(kind) needs at least one input") }
         return try function(inputs, attributes, context)
     }
