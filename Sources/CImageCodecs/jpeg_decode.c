@@ -60,6 +60,7 @@ int cnnlab_jpeg_decode(const unsigned char *data, size_t size, size_t max_pixels
     jpeg_read_header(&info, TRUE);
 
     if ((size_t)info.image_width * (size_t)info.image_height > max_pixels) {
+        out->too_large = 1;
         snprintf(out->error, sizeof out->error, "the image is %u x %u pixels, more than the limit of %zu pixels",
                  info.image_width, info.image_height, max_pixels);
         longjmp(handler.jump, 1);

@@ -38,6 +38,7 @@ static void ignore_warning(png_structp png, png_const_charp message) {
 
 static void check_size(png_structp png, size_t width, size_t height, size_t max_pixels) {
     if (width * height > max_pixels) {
+        ((cnnlab_decoded_image *)png_get_error_ptr(png))->too_large = 1;
         char message[120];
         snprintf(message, sizeof message, "the image is %zu x %zu pixels, more than the limit of %zu pixels",
                  width, height, max_pixels);

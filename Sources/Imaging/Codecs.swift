@@ -29,6 +29,9 @@ struct DecodedImage {
             let message = withUnsafeBytes(of: image.error) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
+            if image.too_large != 0 {
+                throw ImageFileError(path: name, reason: "\(message) (\(ImageFile.pixelLimitPhrase))")
+            }
             throw ImageFileError(path: name, reason: "not a valid \(format) file: \(message)")
         }
         width = image.width

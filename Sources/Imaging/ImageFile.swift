@@ -79,6 +79,12 @@ public enum ImageFile {
     /// allocated: 8192 x 8192, or fewer when the memory limit (`MemoryLimit`, CNN_MAX_MEMORY)
     /// does not hold such an image as four float channels.
     public static var maximumPixels: Int { Swift.min(1 << 26, MemoryLimit.bytes / 16) }
+    /// What sets `maximumPixels`, for the refusal: the fixed 8192 x 8192, or the memory limit
+    /// and the variable that raises it.
+    static var pixelLimitPhrase: String {
+        if maximumPixels == 1 << 26 { return "8192 x 8192" }
+        return "what the memory limit of \(MemoryLimit.describe(MemoryLimit.bytes)) (\(MemoryLimit.origin)) holds as four float channels"
+    }
     /// Files larger than this are refused before they are read.
     public static let maximumFileBytes = 1 << 30
 

@@ -222,7 +222,25 @@ extension CodecTests {
         header += chunk + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: crc >> $0) }
         XCTAssertThrowsError(try ImageFile.decode(header, name: "huge.png")) { error in
             XCTAssertTrue("\(error)".contains("100000 x 100000"), "\(error)")
+            XCTAssertTrue("\(error)".contains("(8192 x 8192)"), "the refusal says what is read: \(error)")
+            XCTAssertFalse("\(error)".contains("not a valid"), "a large picture is not an invalid one: \(error)")
         }
+    }
+
+    /// Under a small memory limit the refusal names the limit and the variable that raises it.
+    func testPictureTooLargeForTheMemoryLimitNamesIt() throws {
+        let saved = (MemoryLimit.bytes, MemoryLimit.origin)
+        defer { (MemoryLimit.bytes, MemoryLimit.origin) = saved }
+        (MemoryLimit.bytes, MemoryLimit.origin) = (1 << 20, "CNN_MAX_MEMORY=1M")
+        let picture = try ImageFile.encodePNG(Tensor(zeros: [3, 300, 300]))
+        XCTAssertThrowsError(try ImageFile.decode(picture, name: "photo.png")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("photo.png") && text.contains("300 x 300"), text)
+            XCTAssertTrue(text.contains("65536 pixels"), text)
+            XCTAssertTrue(text.contains("memory limit of 1.0 MB (CNN_MAX_MEMORY=1M)"), text)
+        }
+        (MemoryLimit.bytes, MemoryLimit.origin) = saved
+        XCTAssertEqual(try ImageFile.decode(picture).shape, [3, 300, 300], "read under the usual limit")
     }
 
     /// The CRC-32 that PNG chunks carry (polynomial 0xEDB88320).

@@ -178,6 +178,17 @@ final class HostileClientTests: XCTestCase {
             [Array(repeating: 0x5b, count: 100_000)],                           // a hundred thousand '['
             [KernelMessage.delimiter] + Array(repeating: Array(repeating: 0x7b, count: 1 << 20), count: 5),
         ]
+        // Larger than the kernel's limit: one frame of 256 MB and a byte, which libzmq refuses by
+        // disconnecting the peer that sent it, and a well-signed message whose buffers are each
+        // under the limit but pass it together, which the kernel reads, lets go and counts.
+        let big = try ZMQSocket(context, type: ZMQ_DEALER, name: "client sending too much")
+        defer { big.close() }
+        try big.connect("ipc://\(folder)/k-1")
+        try big.send([KernelMessage.delimiter, [UInt8](repeating: 0x20, count: Int(Kernel.largestMessage) + 1)])
+        let buffer = [UInt8](repeating: 0x41, count: 90 << 20)
+        try shell.send(try message("execute_request", key: HostileClientTests.key, content: "{\"code\": \"print(1)\"}")
+                       + [buffer, buffer, buffer])
+
         for frames in garbage { try shell.send(frames) }
         // Signed with another key, and not signed at all: dropped as bad signatures, as are the
         // two garbage messages above whose frames happen to sit where a signature goes.
@@ -191,7 +202,7 @@ final class HostileClientTests: XCTestCase {
         XCTAssertEqual(reply.type, "kernel_info_reply")
         let dropped = try XCTUnwrap(reply.content["cnnlab_dropped"] as? [String: Int], "\(reply.content)")
         XCTAssertEqual(dropped["bad_signature"], 4)
-        XCTAssertEqual(dropped["malformed"], garbage.count - 2)
+        XCTAssertEqual(dropped["malformed"], garbage.count - 2 + 1, "the garbage and the message too large in all")
         XCTAssertTrue(process.isRunning)
 
         try shell.send(try message("shutdown_request", key: HostileClientTests.key, content: "{\"restart\": false}"))
@@ -201,7 +212,8 @@ final class HostileClientTests: XCTestCase {
         XCTAssertFalse(process.isRunning, "the kernel ends on a shutdown request")
         XCTAssertEqual(process.terminationStatus, 0)
         let text = try String(contentsOfFile: log, encoding: .utf8)
-        XCTAssertTrue(text.contains("dropped 4 message(s) with a bad signature and \(garbage.count - 2) malformed one(s)"), text)
+        XCTAssertTrue(text.contains("dropped 4 message(s) with a bad signature and \(garbage.count - 1) malformed one(s)"), text)
+        XCTAssertTrue(text.contains("a message larger than 256 MB in all"), text)
         XCTAssertTrue(text.contains("a bad signature"), text)
         XCTAssertFalse(text.contains(HostileClientTests.key), "the key is in the log:\n\(text)")
         XCTAssertFalse(text.contains("secret"), text)

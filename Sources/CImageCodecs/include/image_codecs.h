@@ -18,6 +18,8 @@ typedef struct {
     int channels;
     /// 8, or 16 for two bytes per sample, most significant byte first (PNG order).
     int bit_depth;
+    /// 1 when decoding was refused because the image has more than `max_pixels` pixels.
+    int too_large;
     /// Why decoding failed, when it did.
     char error[200];
 } cnnlab_decoded_image;

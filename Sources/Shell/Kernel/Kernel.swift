@@ -35,7 +35,8 @@ public final class Kernel {
     /// frames that are no Jupyter message. Both are in the kernel_info reply and the log at the end.
     private(set) var droppedForSignature = 0
     private(set) var droppedMalformed = 0
-    /// The largest message the kernel takes; a peer sending a larger one is disconnected by ZeroMQ.
+    /// The largest message the kernel takes: a peer sending a larger frame is disconnected by
+    /// ZeroMQ, and a message whose frames are larger together is dropped and counted as malformed.
     static let largestMessage: Int64 = 256 << 20
     /// Where diagnostics of the kernel itself go (Jupyter shows the kernel's stderr in its log).
     var log: (String) -> Void = { FileHandle.standardError.write(Data(("cnn kernel: " + $0 + "\n").utf8)) }
@@ -126,6 +127,9 @@ public final class Kernel {
             do {
                 guard let f = try socket.receive() else { return }
                 frames = f
+            } catch let error as OversizedMessage {
+                drop(error, on: socket, badSignature: false)
+                continue
             } catch {
                 log("\(error)")
                 return
@@ -133,17 +137,20 @@ public final class Kernel {
             let message: KernelMessage
             do { message = try KernelMessage(frames: frames, signer: signer) }
             catch {
-                // Counted; logged the first few times and then every thousandth, so a flood of
-                // garbage cannot fill the log.
-                let badSignature = (error as? WireError)?.isBadSignature == true
-                if badSignature { droppedForSignature += 1 } else { droppedMalformed += 1 }
-                let count = badSignature ? droppedForSignature : droppedMalformed
-                if count <= 5 || count % 1000 == 0 {
-                    log("dropped a message on \(socket.name): \(error) (\(count) so far\(count == 5 ? "; further ones are counted, and logged every thousandth" : ""))")
-                }
+                drop(error, on: socket, badSignature: (error as? WireError)?.isBadSignature == true)
                 continue
             }
             if socket === control { handleControl(message) } else { handleShell(message, on: socket) }
+        }
+    }
+
+    /// Counts a dropped message; logs it the first few times and then every thousandth, so a
+    /// flood of garbage cannot fill the log.
+    private func drop(_ error: Error, on socket: ZMQSocket, badSignature: Bool) {
+        if badSignature { droppedForSignature += 1 } else { droppedMalformed += 1 }
+        let count = badSignature ? droppedForSignature : droppedMalformed
+        if count <= 5 || count % 1000 == 0 {
+            log("dropped a message on \(socket.name): \(error) (\(count) so far\(count == 5 ? "; further ones are counted, and logged every thousandth" : ""))")
         }
     }
 

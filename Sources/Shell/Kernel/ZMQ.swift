@@ -12,6 +12,13 @@ struct ZMQError: Error, CustomStringConvertible {
     var description: String { "\(operation): \(String(cString: zmq_strerror(code)))" }
 }
 
+/// A message whose frames together pass the socket's limit: its frames were read and let go,
+/// so the peer cannot make the kernel hold more than the limit by splitting a message up.
+struct OversizedMessage: Error, CustomStringConvertible {
+    let limit: Int64
+    var description: String { "a message larger than \(limit >> 20) MB in all (its frames were discarded)" }
+}
+
 /// A ZeroMQ context: the owner of every socket and of libzmq's I/O thread.
 final class ZMQContext {
     let handle: UnsafeMutableRawPointer
@@ -31,6 +38,8 @@ final class ZMQContext {
 final class ZMQSocket {
     private(set) var handle: UnsafeMutableRawPointer?
     let name: String
+    /// The largest message taken, frames together; nil when there is no limit.
+    private(set) var largestMessage: Int64?
 
     init(_ context: ZMQContext, type: Int32, name: String) throws {
         guard let h = zmq_socket(context.handle, type) else { throw ZMQError("zmq_socket(\(name))") }
@@ -41,8 +50,10 @@ final class ZMQSocket {
         zmq_setsockopt(h, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
     }
 
-    /// Messages above `bytes` are refused by libzmq, which disconnects the peer that sent them.
+    /// A frame above `bytes` is refused by libzmq, which disconnects the peer that sent it; a
+    /// message whose frames pass `bytes` together is discarded by `receive` as it is read.
     func limitMessageSize(_ bytes: Int64) {
+        largestMessage = bytes
         var size = bytes
         zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &size, MemoryLayout<Int64>.size)
     }
@@ -55,9 +66,12 @@ final class ZMQSocket {
         guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError("cannot listen on \(endpoint) for the \(name) channel") }
     }
 
-    /// The frames of the next message, or nil when none is waiting.
+    /// The frames of the next message, or nil when none is waiting. Throws OversizedMessage,
+    /// after reading all of its frames, for a message larger than the limit in all.
     func receive() throws -> [[UInt8]]? {
         var frames: [[UInt8]] = []
+        var total: Int64 = 0
+        var oversized = false
         while true {
             var message = zmq_msg_t()
             zmq_msg_init(&message)
@@ -70,6 +84,15 @@ final class ZMQSocket {
                 throw ZMQError("receive on \(name)", code: code)
             }
             let size = zmq_msg_size(&message)
+            total += Int64(size)
+            if let limit = largestMessage, total > limit {
+                oversized = true
+                frames = [[]]
+            }
+            if oversized {
+                if zmq_msg_more(&message) == 0 { throw OversizedMessage(limit: largestMessage ?? 0) }
+                continue
+            }
             if size > 0, let data = zmq_msg_data(&message) {
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             } else {
