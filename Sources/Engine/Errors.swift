@@ -17,19 +17,23 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Levenshtein distance, for "did you mean" suggestions.
+/// Edit distance with transpositions (optimal string alignment), for "did you mean"
+/// suggestions: "rleu" is one step from "relu", as "conv2" is from "conv2d".
 public func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
+    // Three rows: the one before the previous one is what a transposition looks back to.
+    var before = [Int](repeating: 0, count: b.count + 1)
     var prev = Array(0...b.count)
     var cur = [Int](repeating: 0, count: b.count + 1)
     for i in 1...a.count {
         cur[0] = i
         for j in 1...b.count {
             cur[j] = Swift.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { cur[j] = Swift.min(cur[j], before[j - 2] + 1) }
         }
-        swap(&prev, &cur)
+        (before, prev, cur) = (prev, cur, before)
     }
     return prev[b.count]
 }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Script
 
@@ -66,17 +67,13 @@ public final class Session {
 
     private func help(_ topic: String) -> RunOutcome {
         guard let text = completer.help(topic) else {
-            let near = nearestName(topic.split(separator: ".").first.map(String.init) ?? topic)
+            let near = nearest(topic.split(separator: ".").first.map(String.init) ?? topic, in: interpreter.visibleNames)
             return fail("nothing is called '\(topic)'" + (near.map { "; did you mean '\($0)'?" } ?? ""))
         }
         sink.emit(.text(text.hasSuffix("\n") ? text : text + "\n"))
         return .success(nil)
     }
 
-    private func nearestName(_ name: String) -> String? {
-        let candidates = interpreter.visibleNames
-        return candidates.min { editDistance($0, name) < editDistance($1, name) }.flatMap { editDistance($0, name) <= 2 ? $0 : nil }
-    }
 
     private func magic(_ text: String, name: String) -> RunOutcome {
         let body = text.dropFirst()
@@ -109,9 +106,8 @@ public final class Session {
             return .success(nil)
         default:
             let names = Session.magics.map { "%" + $0.name }
-            let near = Session.magics.map(\.name).min { editDistance($0, word) < editDistance($1, word) }
             var message = "unknown magic '%\(word)'"
-            if let near, editDistance(near, word) <= 2 { message += "; did you mean '%\(near)'?" }
+            if let near = nearest(word, in: Session.magics.map(\.name)) { message += "; did you mean '%\(near)'?" }
             else { message += "; the magics are \(names.joined(separator: ", "))" }
             return fail(message)
         }
@@ -172,23 +168,4 @@ public final class Session {
         if seconds < 1 { return String(format: "%.3g ms", seconds * 1e3) }
         return String(format: "%.3g s", seconds)
     }
-}
-
-/// Edit distance with transpositions (optimal string alignment), for "did you mean"
-/// suggestions: "rleu" is one step from "relu".
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    guard !a.isEmpty else { return b.count }
-    guard !b.isEmpty else { return a.count }
-    var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
-    for i in 0...a.count { d[i][0] = i }
-    for j in 0...b.count { d[0][j] = j }
-    for i in 1...a.count {
-        for j in 1...b.count {
-            let cost = a[i - 1] == b[j - 1] ? 0 : 1
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
-        }
-    }
-    return d[a.count][b.count]
 }

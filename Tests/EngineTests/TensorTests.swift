@@ -30,5 +30,12 @@ final class TensorTests: XCTestCase {
     func testDidYouMean() {
         XCTAssertEqual(nearest("conv6", in: ["conv1", "conv2", "fc1"]), "conv1")
         XCTAssertNil(nearest("banana", in: ["conv1", "fc1"]))
+        // Swapped neighbours are one step, so short names still get their suggestion.
+        XCTAssertEqual(editDistance("rleu", "relu"), 1)
+        XCTAssertEqual(editDistance("ab", "ba"), 1)
+        XCTAssertEqual(editDistance("kitten", "sitting"), 3)
+        XCTAssertEqual(editDistance("", "abc"), 3)
+        XCTAssertEqual(nearest("rleu", in: ["relu", "sigmoid", "tanh"]), "relu")
+        XCTAssertEqual(nearest("Maxpool", in: ["maxpool", "avgpool"]), "maxpool")
     }
 }
