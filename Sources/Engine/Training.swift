@@ -5,32 +5,13 @@ extension InputSpec {
         guard x.rank == 4, x.shape[1] == channels else {
             throw EngineError.shapeMismatch("the network expects [N, \(channels), H, W] input, got \(x.shape)")
         }
-        if mean.allSatisfy({ $0 == 0 }) && std.allSatisfy({ $0 == 1 }) { return x }
-        let plane = x.shape[2] * x.shape[3]
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for i in 0..<(x.count / plane) {
-                let c = i % channels
-                let m = mean[mean.count == 1 ? 0 : c], s = std[std.count == 1 ? 0 : c]
-                for j in 0..<plane { p[i * plane + j] = (p[i * plane + j] - m) / s }
-            }
-        }
-        return y
+        return try normalization.apply(x, channelAxis: 1)
     }
 
     /// The inverse of `normalize`: back to display space.
     public func denormalize(_ x: Tensor) -> Tensor {
         guard x.rank == 4, x.shape[1] == channels else { return x }
-        let plane = x.shape[2] * x.shape[3]
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for i in 0..<(x.count / plane) {
-                let c = i % channels
-                let m = mean[mean.count == 1 ? 0 : c], s = std[std.count == 1 ? 0 : c]
-                for j in 0..<plane { p[i * plane + j] = p[i * plane + j] * s + m }
-            }
-        }
-        return y
+        return (try? normalization.apply(x, channelAxis: 1, inverse: true)) ?? x
     }
 }
 

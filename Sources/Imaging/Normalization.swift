@@ -57,11 +57,7 @@ public struct Normalization: Equatable, Sendable {
         try affine(tensor, inverse: true)
     }
 
-    private func padded(_ values: [Float], _ count: Int) -> [Float] {
-        values.count >= count ? values : [Float](repeating: values[0], count: count)
-    }
-
-    /// out = x · a[c] + b[c], with a = 1/std, b = −mean/std forwards and a = std, b = mean inverse.
+    /// (x − mean[c]) / std[c] forwards, x · std[c] + mean[c] inverse (ChannelNormalization).
     private func affine(_ tensor: Tensor, inverse: Bool) throws -> Tensor {
         let channelAxis: Int
         switch tensor.rank {
@@ -77,18 +73,7 @@ public struct Normalization: Equatable, Sendable {
             throw EngineError.shapeMismatch(
                 "\(name) normalization has \(perChannel) channels, but the image \(tensor.shape) has \(channels)")
         }
-        let m = padded(mean, channels), s = padded(std, channels)
-        let scale = inverse ? s : s.map { 1 / $0 }
-        let shift = inverse ? m : zip(m, s).map { -$0 / $1 }
-        let plane = tensor.shape.suffix(2).reduce(1, *)
-        let blocks = tensor.count / Swift.max(plane, 1)
-        return Tensor(shape: tensor.shape) { out in
-            tensor.withUnsafeBufferPointer { source in
-                for block in 0..<blocks {
-                    let c = block % channels, a = scale[c], b = shift[c], base = block * plane
-                    for i in base..<(base + plane) { out[i] = source[i] * a + b }
-                }
-            }
-        }
+        return try ChannelNormalization(mean: mean, std: std)
+            .apply(tensor, channelAxis: channelAxis < 0 ? nil : channelAxis, inverse: inverse)
     }
 }

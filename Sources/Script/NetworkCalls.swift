@@ -98,23 +98,15 @@ enum NetworkCalls {
         guard [1, channels].contains(spec.mean.count), [1, channels].contains(spec.std.count) else {
             throw ScriptError("the network's input spec has \(spec.mean.count) means and \(spec.std.count) deviations; expected one value or one per channel")
         }
-        if spec.mean.allSatisfy({ $0 == 0 }) && spec.std.allSatisfy({ $0 == 1 }) { return x }
-        let meanValues = spec.mean.count == channels ? spec.mean : Array(repeating: spec.mean[0], count: channels)
-        let stdValues = spec.std.count == channels ? spec.std : Array(repeating: spec.std[0], count: channels)
-        let shape: [Int]
-        switch (channels, x.shape.count) {
-        case (1, _): shape = []
-        case (_, 3): shape = [channels, 1, 1]
-        case (_, 4): shape = [1, channels, 1, 1]
-        default: throw ScriptError("the network normalizes \(channels) channels; the input has shape \(Display.shape(x.shape))")
+        if spec.normalization.isIdentity { return x }
+        guard channels == 1 || [3, 4].contains(x.shape.count) else {
+            throw ScriptError("the network normalizes \(channels) channels; the input has shape \(Display.shape(x.shape))")
         }
         let channelAxis = x.shape.count == 4 ? 1 : 0
         if channels > 1, x.shape[channelAxis] != channels {
             throw ScriptError("the network takes \(channels) channels; the input has shape \(Display.shape(x.shape))")
         }
-        let mean = Variable(Tensor(shape: shape, scalars: meanValues))
-        let std = Variable(Tensor(shape: shape, scalars: stdValues))
-        return try divide(try subtract(x, mean), std)
+        return try spec.normalization.apply(x, channelAxis: channels > 1 ? channelAxis : nil)
     }
 
     /// A picture made to fit the network's input: gray or colour as it expects, resized to its size.

@@ -109,7 +109,7 @@ struct NetworkInput {
         var out = g
         out.withUnsafeMutableBufferPointer { p in
             for i in 0..<(g.count / Swift.max(plane, 1)) {
-                let s = spec.std[spec.std.count == 1 ? 0 : i % channels]
+                let s = spec.normalization.std(ofChannel: i % channels)
                 for j in 0..<plane { p[i * plane + j] /= s }
             }
         }
@@ -119,14 +119,14 @@ struct NetworkInput {
     /// The lowest and highest normalized value of channel `c`: the images of 0 and 1.
     func bounds(channel c: Int) -> (low: Float, high: Float) {
         guard let spec else { return (0, 1) }
-        let m = spec.mean[spec.mean.count == 1 ? 0 : c], s = spec.std[spec.std.count == 1 ? 0 : c]
-        return ((0 - m) / s, (1 - m) / s)
+        let n = spec.normalization
+        return (n.apply(0, channel: c), n.apply(1, channel: c))
     }
 
     /// The normalized value of the display value `v` in channel `c`.
     func normalized(_ v: Float, channel c: Int) -> Float {
         guard let spec else { return v }
-        return (v - spec.mean[spec.mean.count == 1 ? 0 : c]) / spec.std[spec.std.count == 1 ? 0 : c]
+        return spec.normalization.apply(v, channel: c)
     }
 
     /// Keeps a normalized batch inside the normalized images of [0, 1], channel by channel.

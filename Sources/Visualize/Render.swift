@@ -567,9 +567,7 @@ public func optimizeImage(_ network: Network, options: RenderOptions, start: Ten
 extension NetworkInput {
     /// A display-space batch variable normalized as the network expects, on the tape.
     func normalizeVariable(_ x: Variable) throws -> Variable {
-        guard let spec, !(spec.mean.allSatisfy { $0 == 0 } && spec.std.allSatisfy { $0 == 1 }) else { return x }
-        let c = x.shape[1]
-        let mean = (0..<c).map { spec.mean[spec.mean.count == 1 ? 0 : $0] }, std = (0..<c).map { 1 / spec.std[spec.std.count == 1 ? 0 : $0] }
-        return try multiply(try subtract(x, Variable(Tensor(shape: [1, c, 1, 1], scalars: mean))), Variable(Tensor(shape: [1, c, 1, 1], scalars: std)))
+        guard let spec else { return x }
+        return try spec.normalization.apply(x, channelAxis: 1)
     }
 }
