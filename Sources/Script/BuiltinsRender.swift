@@ -139,12 +139,12 @@ extension Builtins {
 
     // MARK: the options every render takes
 
-    static let renderParameters: [BuiltinParameter] = [
+    static var renderParameters: [BuiltinParameter] { [
         .optional("param", .string, default: .string("fourier")), .optional("decorrelate", .bool, .none, default: .none),
         .optional("range", .string, default: .string("sigmoid")), .optional("decay", .number, default: .number(1)),
         .optional("sd", .number, default: .number(0.01)), .optional("transforms", .string, .list, .none, default: .string("standard")),
         .optional("redirect", .integer, default: .number(16)), .optional("size", .integer, .none, default: .none),
-    ]
+    ] }
 
     static func renderOptions(_ args: Arguments, _ net: Network, steps: Int, lr: Double, batch: Int, seed: Int,
                               transforms: [ImageTransform]? = nil) throws -> RenderOptions {
@@ -204,85 +204,117 @@ extension Builtins {
 
     static var rendering: [Builtin] {
         [
-            Builtin("logit", category: .visualize, parameters: [.required("class", .string, .integer)],
-                    summary: "An objective: a class score before the softmax, by name or index. For render, and it adds and scales.",
-                    example: "o = logit(\"lemon\")\no") { args, _ in
-                if case .number(let d) = args["class"], d < 0 || d != d.rounded() { throw ScriptError("a class index is a whole number >= 0", argument: "class") }
-                return objectiveValue([(1, [("kind", .string("logit")), ("class", args["class"])])])
-            },
-            Builtin("channel", category: .visualize, parameters: [.required("layer", .string, .layer), .required("channel", .integer)],
-                    summary: "An objective: the mean of one channel of a layer over its positions.",
-                    example: "channel(\"conv2\", 5) - 0.1 * diversity(\"conv2\")") { args, _ in
-                let c = try args.int("channel")
-                guard c >= 0 else { throw ScriptError("a channel is a whole number >= 0", argument: "channel") }
-                return objectiveValue([(1, [("kind", .string("channel")), ("layer", .string(try layerName(args))), ("channel", .number(Double(c)))])])
-            },
-            Builtin("neuron", category: .visualize,
-                    parameters: [.required("layer", .string, .layer), .required("channel", .integer),
-                                 .optional("y", .integer, .none, default: .none), .optional("x", .integer, .none, default: .none)],
-                    summary: "An objective: one unit of a channel, at (y, x), the centre by default.",
-                    example: "neuron(\"conv2\", 5, y=3, x=3)") { args, _ in
-                let c = try args.int("channel")
-                guard c >= 0 else { throw ScriptError("a channel is a whole number >= 0", argument: "channel") }
-                for k in ["y", "x"] where !args.isNone(k) { guard try args.int(k) >= 0 else { throw ScriptError("\(k) is a position >= 0", argument: k) } }
-                return objectiveValue([(1, [("kind", .string("neuron")), ("layer", .string(try layerName(args))), ("channel", .number(Double(c))),
-                                            ("y", args["y"]), ("x", args["x"])])])
-            },
-            Builtin("deepdream", category: .visualize, parameters: [.required("layer", .string, .layer)],
-                    summary: "An objective: the mean square of a whole layer's activations, as deep dream strengthens it.",
-                    example: "deepdream(\"conv2\")") { args, _ in
-                objectiveValue([(1, [("kind", .string("deepdream")), ("layer", .string(try layerName(args)))])])
-            },
-            Builtin("diversity", category: .visualize, parameters: [.required("layer", .string, .layer)],
-                    summary: "An objective: how alike the images of a batch are at a layer (cosine of their Gram matrices). Subtract it so a batch differs.",
-                    help: "Lucid's diversity term: sum over pairs of images i != j of cos(G_i, G_j) / N, G the Gram matrix of an image's channels. Render with batch >= 2.",
-                    example: "o = channel(\"conv2\", 5) - 0.5 * diversity(\"conv1\")\no") { args, _ in
-                objectiveValue([(1, [("kind", .string("diversity")), ("layer", .string(try layerName(args)))])])
-            },
-            Builtin("margin", category: .visualize, parameters: [.required("width", .integer), .optional("value", .number, default: .number(0.5))],
-                    summary: "A render transform (Lucid's pad): a margin of `width` pixels of grey `value` around the image.",
-                    example: "render(load(\"fashion\"), channel(\"conv2\", 5), transforms=[margin(2), jitter(2)], steps=20)") { args, _ in
-                let t = ImageTransform.pad(width: try args.int("width"), value: Float(try args.number("value")))
-                do { try t.validate() } catch { throw ScriptError("\(error)", argument: "width") }
-                return transformValue(t)
-            },
-            Builtin("jitter", category: .visualize, parameters: [.required("pixels", .integer)],
-                    summary: "A render transform: shift the image by 0 to pixels-1 pixels along each axis, at random, every step.",
-                    example: "jitter(8)") { args, _ in
-                let t = ImageTransform.jitter(try args.int("pixels"))
-                do { try t.validate() } catch { throw ScriptError("\(error)", argument: "pixels") }
-                return transformValue(t)
-            },
-            Builtin("random_scale", category: .visualize, parameters: [.required("scales", .list)],
-                    summary: "A render transform: resize by a factor drawn from the list (bilinear), every step.",
-                    example: "random_scale([0.9, 0.95, 1, 1.05, 1.1])") { args, _ in
-                let t = ImageTransform.scale(try numbers(args["scales"], "scales"))
-                do { try t.validate() } catch { throw ScriptError("\(error)", argument: "scales") }
-                return transformValue(t)
-            },
-            Builtin("random_rotate", category: .visualize, parameters: [.required("angles", .list)],
-                    summary: "A render transform: rotate by an angle in degrees drawn from the list (bilinear), every step.",
-                    example: "random_rotate(-10..10)") { args, _ in
-                let t = ImageTransform.rotate(try numbers(args["angles"], "angles"))
-                do { try t.validate() } catch { throw ScriptError("\(error)", argument: "angles") }
-                return transformValue(t)
-            },
-            Builtin("render", category: .visualize,
-                    parameters: [.required("net", .network), .required("objective", .any),
-                                 .optional("steps", .integer, default: .number(Double(defaultRenderSteps))), .optional("lr", .number, default: .number(0.05)),
-                                 .optional("batch", .integer, default: .number(1)), .optional("seed", .integer, default: .number(0)),
-                                 .optional("start", .image, .none, default: .none)] + renderParameters,
-                    summary: "Feature visualization as Lucid's render_vis: an image that maximizes an objective, made from Fourier coefficients with decorrelated colour, seen through random transforms, climbed by Adam.",
-                    help: "objective: logit, channel, neuron, deepdream, diversity and their weighted sums. param: \"fourier\" (Lucid's fft_image, spectrum scaled by 1/frequency^decay) or \"pixels\"; decorrelate: colour through ImageNet's colour-correlation square root (default: true for colour networks); range: \"sigmoid\" or \"clamp\" to reach [0, 1]; transforms: \"standard\" (pad 12, jitter 8, scale 0.9-1.1, rotate -10..10, jitter 4; pad and jitters scaled down for inputs under 128 pixels), \"none\" or a list of pad/jitter/random_scale/random_rotate; redirect: steps with ReLU's redirected gradient (units dead at the start still pass one); batch: images made together (diversity compares them); start: an image to begin from; size: the image's side (default: the network's input). Fields: image, images, history, steps, cancelled. Ctrl-C stops and keeps the best picture so far (the step with the highest objective).",
-                    example: "r = render(load(\"fashion\"), channel(\"conv2\", 5), steps=20, decorrelate=false, transforms=[jitter(2)])\nshow(r)") { args, ctx in
-                let net = try args.network("net")
-                let objective = try objective(args["objective"], net)
-                let options = try renderOptions(args, net, steps: try args.int("steps"), lr: try args.number("lr"), batch: try args.int("batch"),
-                                                seed: try args.int("seed"))
-                let start = args.isNone("start") ? nil : try picture(args, "start", net)
-                return try runRender(ctx, "render", net, objective, options, start: start)
-            },
+            logitBuiltin, channelBuiltin, neuronBuiltin, deepdreamBuiltin, diversityBuiltin, marginBuiltin,
+            jitterBuiltin, randomScaleBuiltin, randomRotateBuiltin, renderBuiltin
         ]
+    }
+
+    static var logitBuiltin: Builtin {
+        Builtin("logit", category: .visualize, parameters: [.required("class", .string, .integer)],
+                summary: "An objective: a class score before the softmax, by name or index. For render, and it adds and scales.",
+                example: "o = logit(\"lemon\")\no") { args, _ in
+            if case .number(let d) = args["class"], d < 0 || d != d.rounded() { throw ScriptError("a class index is a whole number >= 0", argument: "class") }
+            return objectiveValue([(1, [("kind", .string("logit")), ("class", args["class"])])])
+        }
+    }
+
+    static var channelBuiltin: Builtin {
+        Builtin("channel", category: .visualize, parameters: [.required("layer", .string, .layer), .required("channel", .integer)],
+                summary: "An objective: the mean of one channel of a layer over its positions.",
+                example: "channel(\"conv2\", 5) - 0.1 * diversity(\"conv2\")") { args, _ in
+            let c = try args.int("channel")
+            guard c >= 0 else { throw ScriptError("a channel is a whole number >= 0", argument: "channel") }
+            return objectiveValue([(1, [("kind", .string("channel")), ("layer", .string(try layerName(args))), ("channel", .number(Double(c)))])])
+        }
+    }
+
+    static var neuronBuiltin: Builtin {
+        Builtin("neuron", category: .visualize,
+                parameters: [.required("layer", .string, .layer), .required("channel", .integer),
+                             .optional("y", .integer, .none, default: .none), .optional("x", .integer, .none, default: .none)],
+                summary: "An objective: one unit of a channel, at (y, x), the centre by default.",
+                example: "neuron(\"conv2\", 5, y=3, x=3)") { args, _ in
+            let c = try args.int("channel")
+            guard c >= 0 else { throw ScriptError("a channel is a whole number >= 0", argument: "channel") }
+            for k in ["y", "x"] where !args.isNone(k) { guard try args.int(k) >= 0 else { throw ScriptError("\(k) is a position >= 0", argument: k) } }
+            return objectiveValue([(1, [("kind", .string("neuron")), ("layer", .string(try layerName(args))), ("channel", .number(Double(c))),
+                                        ("y", args["y"]), ("x", args["x"])])])
+        }
+    }
+
+    static var deepdreamBuiltin: Builtin {
+        Builtin("deepdream", category: .visualize, parameters: [.required("layer", .string, .layer)],
+                summary: "An objective: the mean square of a whole layer's activations, as deep dream strengthens it.",
+                example: "deepdream(\"conv2\")") { args, _ in
+            objectiveValue([(1, [("kind", .string("deepdream")), ("layer", .string(try layerName(args)))])])
+        }
+    }
+
+    static var diversityBuiltin: Builtin {
+        Builtin("diversity", category: .visualize, parameters: [.required("layer", .string, .layer)],
+                summary: "An objective: how alike the images of a batch are at a layer (cosine of their Gram matrices). Subtract it so a batch differs.",
+                help: "Lucid's diversity term: sum over pairs of images i != j of cos(G_i, G_j) / N, G the Gram matrix of an image's channels. Render with batch >= 2.",
+                example: "o = channel(\"conv2\", 5) - 0.5 * diversity(\"conv1\")\no") { args, _ in
+            objectiveValue([(1, [("kind", .string("diversity")), ("layer", .string(try layerName(args)))])])
+        }
+    }
+
+    static var marginBuiltin: Builtin {
+        Builtin("margin", category: .visualize, parameters: [.required("width", .integer), .optional("value", .number, default: .number(0.5))],
+                summary: "A render transform (Lucid's pad): a margin of `width` pixels of grey `value` around the image.",
+                example: "render(load(\"fashion\"), channel(\"conv2\", 5), transforms=[margin(2), jitter(2)], steps=20)") { args, _ in
+            let t = ImageTransform.pad(width: try args.int("width"), value: Float(try args.number("value")))
+            do { try t.validate() } catch { throw ScriptError("\(error)", argument: "width") }
+            return transformValue(t)
+        }
+    }
+
+    static var jitterBuiltin: Builtin {
+        Builtin("jitter", category: .visualize, parameters: [.required("pixels", .integer)],
+                summary: "A render transform: shift the image by 0 to pixels-1 pixels along each axis, at random, every step.",
+                example: "jitter(8)") { args, _ in
+            let t = ImageTransform.jitter(try args.int("pixels"))
+            do { try t.validate() } catch { throw ScriptError("\(error)", argument: "pixels") }
+            return transformValue(t)
+        }
+    }
+
+    static var randomScaleBuiltin: Builtin {
+        Builtin("random_scale", category: .visualize, parameters: [.required("scales", .list)],
+                summary: "A render transform: resize by a factor drawn from the list (bilinear), every step.",
+                example: "random_scale([0.9, 0.95, 1, 1.05, 1.1])") { args, _ in
+            let t = ImageTransform.scale(try numbers(args["scales"], "scales"))
+            do { try t.validate() } catch { throw ScriptError("\(error)", argument: "scales") }
+            return transformValue(t)
+        }
+    }
+
+    static var randomRotateBuiltin: Builtin {
+        Builtin("random_rotate", category: .visualize, parameters: [.required("angles", .list)],
+                summary: "A render transform: rotate by an angle in degrees drawn from the list (bilinear), every step.",
+                example: "random_rotate(-10..10)") { args, _ in
+            let t = ImageTransform.rotate(try numbers(args["angles"], "angles"))
+            do { try t.validate() } catch { throw ScriptError("\(error)", argument: "angles") }
+            return transformValue(t)
+        }
+    }
+
+    static var renderBuiltin: Builtin {
+        Builtin("render", category: .visualize,
+                parameters: [.required("net", .network), .required("objective", .any),
+                             .optional("steps", .integer, default: .number(Double(defaultRenderSteps))), .optional("lr", .number, default: .number(0.05)),
+                             .optional("batch", .integer, default: .number(1)), .optional("seed", .integer, default: .number(0)),
+                             .optional("start", .image, .none, default: .none)] + renderParameters,
+                summary: "Feature visualization as Lucid's render_vis: an image that maximizes an objective, made from Fourier coefficients with decorrelated colour, seen through random transforms, climbed by Adam.",
+                help: "objective: logit, channel, neuron, deepdream, diversity and their weighted sums. param: \"fourier\" (Lucid's fft_image, spectrum scaled by 1/frequency^decay) or \"pixels\"; decorrelate: colour through ImageNet's colour-correlation square root (default: true for colour networks); range: \"sigmoid\" or \"clamp\" to reach [0, 1]; transforms: \"standard\" (pad 12, jitter 8, scale 0.9-1.1, rotate -10..10, jitter 4; pad and jitters scaled down for inputs under 128 pixels), \"none\" or a list of pad/jitter/random_scale/random_rotate; redirect: steps with ReLU's redirected gradient (units dead at the start still pass one); batch: images made together (diversity compares them); start: an image to begin from; size: the image's side (default: the network's input). Fields: image, images, history, steps, cancelled. Ctrl-C stops and keeps the best picture so far (the step with the highest objective).",
+                example: "r = render(load(\"fashion\"), channel(\"conv2\", 5), steps=20, decorrelate=false, transforms=[jitter(2)])\nshow(r)") { args, ctx in
+            let net = try args.network("net")
+            let objective = try objective(args["objective"], net)
+            let options = try renderOptions(args, net, steps: try args.int("steps"), lr: try args.number("lr"), batch: try args.int("batch"),
+                                            seed: try args.int("seed"))
+            let start = args.isNone("start") ? nil : try picture(args, "start", net)
+            return try runRender(ctx, "render", net, objective, options, start: start)
+        }
     }
 
     /// The steps of a render at default quality.
