@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CImageCodecs"], swiftSettings: optimize),
         // Model and weight files: safetensors, ONNX, NumPy, PyTorch state dicts; the model zoo
         // and its fetched weights (SHA-256 from swift-crypto).
-        .target(name: "Models", dependencies: ["Engine", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        .target(name: "Models", dependencies: ["Engine", "Imaging", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                                                .product(name: "Crypto", package: "swift-crypto")],
                 resources: [.copy("Resources")],
                 swiftSettings: optimize),
@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Ink", package: "Ink"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: optimize),
-        // The command line: argument parsing only.
+        // The command line: argument parsing, and the workloads `cnn bench` times.
         .executableTarget(name: "cnn", dependencies: [
             "Engine", "Imaging", "Models", "Visualize", "Shell",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -506,3 +506,31 @@ extension Tensor {
         return t
     }
 }
+
+/// One convolution's shapes, checked once, and its kernels run without the tape: what
+/// `cnn bench` times, and the one place a convolution's floating-point operations are counted.
+public struct Convolution {
+    let problem: ConvProblem
+    /// The shapes it was made for: [N, C, H, W] and [K, C / groups, kh, kw].
+    public let inputShape: [Int], weightShape: [Int]
+
+    public init(input: [Int], weight: [Int], bias: [Int]? = nil, options: ConvOptions) throws {
+        problem = try ConvProblem(input: input, weight: weight, bias: bias, options: options)
+        inputShape = input
+        weightShape = weight
+    }
+
+    /// [N, K, OH, OW].
+    public var outputShape: [Int] { problem.outputShape }
+    /// 2 · N · K · (C / groups) · kh · kw · OH · OW: a multiply-add counts 2. Each backward
+    /// pass (to the input, to the weights) is a matrix product of the same size.
+    public var flops: Double { problem.flops }
+
+    public func forward(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil) -> Tensor { ConvKernels.forward(x, w, bias, problem) }
+    public func backwardInput(_ dy: Tensor, _ w: Tensor) -> Tensor {
+        ConvKernels.backwardInput(dy, w, inputShape: inputShape, problem)
+    }
+    public func backwardWeight(_ dy: Tensor, _ x: Tensor) -> Tensor {
+        ConvKernels.backwardWeight(dy, x, weightShape: weightShape, problem)
+    }
+}

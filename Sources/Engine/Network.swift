@@ -230,3 +230,18 @@ extension Network {
                                 updatedBuffers: context.updatedBuffers)
     }
 }
+
+extension Network {
+    /// Floating-point operations of one forward pass on an input of `shape`: 2 × the
+    /// multiply-adds of its convolutions (counted by ConvProblem) and linear layers.
+    public func forwardFlops(input shape: [Int]) throws -> Double {
+        let shapes = try self.shapes(for: shape)
+        var total = 0.0
+        for node in nodes {
+            guard let output = shapes[node.name] else { continue }
+            let inputs = node.inputs.compactMap { shapes[$0] }
+            total += 2 * Double(node.layer.multiplyAdds(inputs, output: output))
+        }
+        return total
+    }
+}

@@ -32,6 +32,31 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The public face of the kernels (what `cnn bench` times) gives what the op gives, and
+    /// counts 2·N·K·(C/groups)·kh·kw·OH·OW operations, as a network's FLOP count does.
+    func testConvolutionKernelsAndTheirOperationCount() throws {
+        let o = ConvOptions(stride: (2, 1), padding: (1, 0, 1, 2), groups: 2)
+        let conv = try Convolution(input: [2, 6, 9, 8], weight: [4, 3, 3, 2], options: o)
+        XCTAssertEqual(conv.outputShape, [2, 4, 5, 9])
+        XCTAssertEqual(conv.flops, 2 * 2 * 4 * 3 * 3 * 2 * 5 * 9)
+        let x = Tensor.randn([2, 6, 9, 8], seed: 1), w = Tensor.randn([4, 3, 3, 2], seed: 2), b = Tensor.randn([4], seed: 3)
+        XCTAssertTrue(conv.forward(x, w, bias: b).isClose(to: try Tensor.conv2dDirect(x, w, b, o), rtol: 1e-4, atol: 1e-4))
+        // Backward passes against the tape's: d(sum(y · dy)) by x and by w.
+        let dy = Tensor.randn(conv.outputShape, seed: 4)
+        let xv = Variable(x, requiresGrad: true), wv = Variable(w, requiresGrad: true)
+        let y = try conv2d(xv, wv, nil, o)
+        let grads = try gradients(of: try sum(try multiply(y, Variable(dy))), withRespectTo: [xv, wv])
+        XCTAssertTrue(conv.backwardInput(dy, w).isClose(to: grads[0], rtol: 1e-4, atol: 1e-4))
+        XCTAssertTrue(conv.backwardWeight(dy, x).isClose(to: grads[1], rtol: 1e-4, atol: 1e-4))
+
+        let net = Network()
+        try net.append("conv", LayerRegistry.make("conv2d", ["in": .int(6), "out": .int(4), "kernel": .ints([3, 2]), "stride": .ints([2, 1]),
+                                                             "padding": .ints([1, 0, 1, 2]), "groups": .int(2)]))
+        try net.append("flatten", LayerRegistry.make("flatten"))
+        try net.append("fc", LayerRegistry.make("linear", ["in": .int(4 * 5 * 9), "out": .int(10)]))
+        XCTAssertEqual(try net.forwardFlops(input: [2, 6, 9, 8]), conv.flops + 2 * 2 * Double(4 * 5 * 9 * 10))
+    }
+
     func testLectureSlideToeplitzAndIm2col() throws {
         // The 4x4 image and 2x2 filter of the tour: T is 9 x 16 and T · vec(x) is the 3x3 output.
         let x = try Tensor((0..<4).map { r in (1...4).map { Float(r * 4 + $0) } })

@@ -114,8 +114,9 @@ public final class Conv2dLayer: Layer {
     }
 
     public override func multiplyAdds(_ inputs: [[Int]], output: [Int]) -> Int {
-        guard let w = parameters["weight"] else { return 0 }
-        return output.reduce(1, *) * w.shape[1...].reduce(1, *)
+        guard let s = inputs.first, let w = parameters["weight"],
+              let problem = try? ConvProblem(input: s, weight: w.shape, bias: nil, options: options) else { return 0 }
+        return Int(problem.flops / 2)
     }
 }
 

@@ -1,3 +1,5 @@
+import Engine
+
 /// EfficientNet-Lite (Tan and Le 2019; the "Lite" variants of TensorFlow's model garden) as
 /// the PyTorch package efficientnet-lite-pytorch lays it out, so that its state dicts load by
 /// name: a 3x3 stride-2 stem, sixteen or more MBConv blocks, a 1x1 head, global average
