@@ -71,8 +71,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Imaging"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ScriptTests", dependencies: ["Script", "Shell", "Engine"], exclude: ["Golden", "TOUR.md"]),
-        .testTarget(name: "ShellTests", dependencies: ["Shell", "Script", "Engine"], exclude: ["kernel_client.py"]),
+        .testTarget(name: "ScriptTests", dependencies: ["Script", "Engine"], exclude: ["TOUR.md"]),
+        .testTarget(name: "ShellTests", dependencies: ["Shell", "Script", "Engine"], exclude: ["Golden", "kernel_client.py"]),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "Models", "Imaging"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

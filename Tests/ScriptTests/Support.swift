@@ -1,13 +1,13 @@
 import Foundation
 import Script
-import Shell
 import XCTest
 
 /// Paths of the test sources, found from this file, so tests read what is committed beside them.
 enum TestFiles {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let golden = folder.appendingPathComponent("Golden")
     static let packageRoot = folder.deletingLastPathComponent().deletingLastPathComponent()
+    /// The golden `cnn run` scripts (run by ShellTests/GoldenTests; parsed and mutated here).
+    static let golden = packageRoot.appendingPathComponent("Tests/ShellTests/Golden")
 
     /// Whether tests should rewrite their expected files instead of comparing against them.
     static var regenerating: Bool { ProcessInfo.processInfo.environment["CNNLAB_REGENERATE"] == "1" }

@@ -1,6 +1,6 @@
 import Foundation
 import Script
-import Shell
+@testable import Shell
 import XCTest
 
 /// Each Golden/NAME.cnn runs as `cnn run` would; what it prints (output and errors on one
@@ -9,7 +9,7 @@ import XCTest
 final class GoldenTests: XCTestCase {
     static func transcript(of script: URL) throws -> String {
         let text = try String(contentsOf: script, encoding: .utf8)
-        let out = try TestFiles.temporaryDirectory()
+        let out = URL(fileURLWithPath: try Support.temporaryFolder("golden"))
         defer { try? FileManager.default.removeItem(at: out) }
         let stream = StringOutput()
         let runner = ScriptRunner(outputDirectory: out.path, standardOutput: stream, standardError: stream, showsProgress: false)
@@ -21,13 +21,16 @@ final class GoldenTests: XCTestCase {
             + "--- exit status \(status); pictures: \(pictures.joined(separator: ", "))\n"
     }
 
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
     func testGoldenTranscripts() throws {
-        let scripts = try TestFiles.goldenScripts()
+        let scripts = try FileManager.default.contentsOfDirectory(at: GoldenTests.folder, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "cnn" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
         XCTAssertGreaterThanOrEqual(scripts.count, 8)
         for script in scripts {
             let actual = try GoldenTests.transcript(of: script)
             let expectedURL = script.deletingPathExtension().appendingPathExtension("out")
-            if TestFiles.regenerating {
+            if ProcessInfo.processInfo.environment["CNNLAB_REGENERATE"] == "1" {
                 try actual.write(to: expectedURL, atomically: true, encoding: .utf8)
                 continue
             }
