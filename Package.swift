@@ -13,6 +13,10 @@ let optimizeKernels: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
 
+// Swift 6 language mode, where the compiler checks shared mutable state (the autodiff tape,
+// the memory limit, caches); the other targets follow as they are made to pass it.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "cnnlab",
     platforms: [.macOS(.v13)],
@@ -38,7 +42,7 @@ let package = Package(
         .systemLibrary(name: "CSixel", path: "Sources/CSixel", providers: [.apt(["libsixel-dev"])]),
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
-        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimizeKernels),
+        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimizeKernels + swift6),
         // PNG and JPEG decoding in C, so that libpng's and libjpeg's longjmp never crosses Swift frames.
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
@@ -49,12 +53,12 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine", "Imaging", "CGzip", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                                                .product(name: "Crypto", package: "swift-crypto")],
                 resources: [.copy("Resources")],
-                swiftSettings: optimize),
+                swiftSettings: optimize + swift6),
         // Looking inside trained networks: filters, activations, receptive fields, saliency,
         // class models, inversion, deconvnet, guided backpropagation, Grad-CAM, occlusion, plots.
         .target(name: "Visualize", dependencies: ["Engine", "Imaging"], swiftSettings: optimize),
         // The language: lexer, parser, interpreter, values and the registry of builtins.
-        .target(name: "Script", dependencies: ["Engine", "Imaging", "Models", "Visualize"], swiftSettings: optimize),
+        .target(name: "Script", dependencies: ["Engine", "Imaging", "Models", "Visualize"], swiftSettings: optimize + swift6),
         // Front ends: `cnn run`, the readline shell, notebooks and the Jupyter kernel; they decide
         // where the interpreter's events go.
         .target(name: "Shell", dependencies: [

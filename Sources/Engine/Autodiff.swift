@@ -15,14 +15,14 @@ public final class Variable {
     let pullback: ((Tensor) throws -> [Tensor?])?
     let serial: Int
 
-    nonisolated(unsafe) private static var counter = 0
-    private static let counterLock = NSLock()
+    private static let counter = LockedCounter()
 
     /// The next serial number; tapes may be built on several threads at once.
     private static func nextSerial() -> Int {
-        counterLock.lock(); defer { counterLock.unlock() }
-        counter += 1
-        return counter
+        counter.withLock { n in
+            n += 1
+            return n
+        }
     }
 
     /// A leaf: a constant, or an input whose gradient is wanted (`requiresGrad: true`).
@@ -111,4 +111,16 @@ public func valueAndGradient(at x: Tensor, of f: (Variable) throws -> Variable) 
     let v = Variable(x, requiresGrad: true)
     let y = try f(v)
     return (y.value, try gradients(of: y, withRespectTo: [v])[0])
+}
+
+/// A count behind a lock: the tape's serial numbers, and how often a kernel path ran.
+final class LockedCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+
+    func withLock<R>(_ body: (inout Int) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
 }

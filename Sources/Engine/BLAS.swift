@@ -76,7 +76,13 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        // The body runs on several threads at once, each index once: every caller writes a
+        // part of its output that no other index touches (the kernels' blocks and planes), which
+        // is the promise the compiler cannot see through the pointers they capture.
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: count) { shared.value($0) }
+        }
     }
 
     /// Makes sure BLAS runs single-threaded under the engine's own threads.
@@ -97,6 +103,13 @@ public enum Parallel {
         defer { pthread_setspecific(serialKey, previous) }
         return try body()
     }
+}
+
+/// A value handed to other threads under a promise the compiler cannot check (see
+/// `Parallel.forEach`).
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 /// Scratch buffers reused across calls, so hot loops do not allocate.

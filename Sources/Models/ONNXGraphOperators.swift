@@ -10,7 +10,8 @@ import Foundation
 
 extension ONNXImporter {
     /// Conversions added to `conversions`; each operator has one entry in one of the two tables.
-    static let graphConversions: [String: Conversion] = [
+    // Constant and never mutated; its closures capture nothing, so threads may share it.
+    nonisolated(unsafe) static let graphConversions: [String: Conversion] = [
         "HardSigmoid": { n in
             try n.produce("hardsigmoid", ["alpha": .float(try n.float("alpha", 0.2)), "beta": .float(try n.float("beta", 0.5))],
                           reading: [try n.input(0)])

@@ -12,7 +12,8 @@ extension ONNXImporter {
     typealias Conversion = (NodeImport) throws -> Void
 
     /// The one table from ONNX operator to conversion; `Network.importableONNXOperators` lists it.
-    static let conversions: [String: Conversion] = [
+    // Constant and never mutated; its closures capture nothing, so threads may share it.
+    nonisolated(unsafe) static let conversions: [String: Conversion] = [
         "Add": { try $0.arithmetic(.add) },
         "AveragePool": { try $0.pool("avgpool") },
         "BatchNormalization": { try $0.batchNormalization() },

@@ -8,14 +8,14 @@ import Foundation
 /// (`FetchCache`), and `Zoo.load(NAME)` reads them from there.
 public enum Zoo {
     /// One network of the zoo.
-    public struct Model {
+    public struct Model: Sendable {
         public let name: String
         /// One line for listings.
         public let summary: String
         /// The layout, with random weights.
-        public let layout: () throws -> Network
+        public let layout: @Sendable () throws -> Network
         /// What the network expects and what its outputs mean: size, normalization, class names.
-        public let spec: () throws -> InputSpec
+        public let spec: @Sendable () throws -> InputSpec
         /// Where the trained weights come from; its one file is a weight file that
         /// `NetworkFiles.loadWeights` reads by parameter name.
         public let weights: PackagedFiles

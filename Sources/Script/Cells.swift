@@ -78,19 +78,23 @@ public enum InputCompleteness {
 /// and evaluating deep expressions recurse; a large stack keeps the limits, not the stack,
 /// the thing a user meets.
 public func withLargeStack<T>(megabytes: Int = 512, _ body: @escaping () -> T) -> T {
-    let box = ResultBox<T>()
+    let task = StackTask(body)
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
-        box.value = body()
+        task.value = task.body()
         done.signal()
     }
     thread.stackSize = megabytes << 20
     thread.start()
     done.wait()
-    return box.value ?? body()
+    return task.value ?? body()
 }
 
-/// Carries a result from the worker thread back; the semaphore orders the write before the read.
-private final class ResultBox<T>: @unchecked Sendable {
+/// Carries the work to the worker thread and its result back. The caller waits on the
+/// semaphore while the worker runs, so the two never touch it at once, and the semaphore
+/// orders the write of the result before its read.
+private final class StackTask<T>: @unchecked Sendable {
+    let body: () -> T
     var value: T?
+    init(_ body: @escaping () -> T) { self.body = body }
 }
