@@ -64,17 +64,37 @@ public struct PoolOptions: Equatable, Sendable {
 /// Max pooling; returns the output and, for each output value, the flat index (h·W + w) of the
 /// input pixel it came from in its plane: the switches.
 public func maxPool2dWithSwitches(_ x: Variable, _ o: PoolOptions) throws -> (Variable, [Int32]) {
-    let (n, c, h, w, oh, ow) = try o.validate(x.shape)
-    var switches = [Int32](repeating: -1, count: n * c * oh * ow)
-    let y = Tensor(shape: [n, c, oh, ow]) { out in
-        x.value.withUnsafeBufferPointer { xs in switches.withUnsafeMutableBufferPointer { sw in
+    let shape = try o.validate(x.shape)
+    var switches = [Int32](unsafeUninitializedCapacity: shape.n * shape.c * shape.oh * shape.ow) { _, count in
+        count = shape.n * shape.c * shape.oh * shape.ow
+    }
+    let y = switches.withUnsafeMutableBufferPointer { sw in maxPoolValues(x.value, o, shape, switches: sw.baseAddress) }
+    let sw = switches
+    let v = Variable.result(y, [x]) { dy in [unpool(dy, switches: sw, inputShape: x.shape)] }
+    return (v, switches)
+}
+
+/// Max pooling. Where no gradient is wanted (a forward pass for a prediction) the switches
+/// are not recorded at all: nothing will unpool through them.
+public func maxPool2d(_ x: Variable, _ o: PoolOptions) throws -> Variable {
+    if x.requiresGrad { return try maxPool2dWithSwitches(x, o).0 }
+    return Variable(maxPoolValues(x.value, o, try o.validate(x.shape), switches: nil))
+}
+
+/// The pooled values, and each one's switch when `switches` is given (every output is written).
+private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int),
+                           switches: UnsafeMutablePointer<Int32>?) -> Tensor {
+    let (n, c, h, w, oh, ow) = shape
+    return Tensor(shape: [n, c, oh, ow]) { out in
+        x.withUnsafeBufferPointer { xs in
             let planes = n * c
-            let outp = out.baseAddress!, swp = sw.baseAddress!, xp = xs.baseAddress!
+            let outp = out.baseAddress!, xp = xs.baseAddress!
             let halving = o.kernel == (2, 2) && o.stride == (2, 2) && o.padding == (0, 0, 0, 0) && 2 * oh <= h && 2 * ow <= w
             Parallel.forEach(planes, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 1_000_000) { pl in
                 let plane = xp + pl * h * w
+                let swp = switches.map { $0 + pl * oh * ow }
                 if halving {
-                    maxPool2x2(plane, w, oh, ow, outp + pl * oh * ow, swp + pl * oh * ow)
+                    maxPool2x2(plane, w, oh, ow, outp + pl * oh * ow, swp)
                     return
                 }
                 for i in 0..<oh {
@@ -90,29 +110,24 @@ public func maxPool2dWithSwitches(_ x: Variable, _ o: PoolOptions) throws -> (Va
                             best = take ? v : best
                             arg = take || arg < 0 ? a * w + b : arg
                         }}
-                        let k = (pl * oh + i) * ow + j
-                        outp[k] = arg < 0 ? 0 : best
-                        swp[k] = Int32(arg)
+                        let k = i * ow + j
+                        outp[pl * oh * ow + k] = arg < 0 ? 0 : best
+                        swp?[k] = Int32(arg)
                     }
                 }
             }
-        }}
+        }
     }
-    let sw = switches
-    let v = Variable.result(y, [x]) { dy in [unpool(dy, switches: sw, inputShape: x.shape)] }
-    return (v, switches)
 }
-
-public func maxPool2d(_ x: Variable, _ o: PoolOptions) throws -> Variable { try maxPool2dWithSwitches(x, o).0 }
 
 /// The common 2x2, stride-2 pool of one plane (every window inside it), four outputs at a time:
 /// the same rule as the general loop (window order, the first maximum wins, a NaN wins over numbers).
 func maxPool2x2(_ plane: UnsafePointer<Float>, _ w: Int, _ oh: Int, _ ow: Int,
-                _ out: UnsafeMutablePointer<Float>, _ switches: UnsafeMutablePointer<Int32>) {
+                _ out: UnsafeMutablePointer<Float>, _ switches: UnsafeMutablePointer<Int32>?) {
     let lanes = SIMD4<Int32>(0, 2, 4, 6)
     for i in 0..<oh {
         let top = plane + 2 * i * w, bottom = top + w
-        let o = out + i * ow, s = switches + i * ow
+        let o = out + i * ow, s = switches.map { $0 + i * ow }
         var j = 0
         while j + 4 <= ow {
             let t = UnsafeRawPointer(top + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
@@ -129,7 +144,7 @@ func maxPool2x2(_ plane: UnsafePointer<Float>, _ w: Int, _ oh: Int, _ ow: Int,
             consider(b.evenHalf, Int32(w))
             consider(b.oddHalf, Int32(w + 1))
             UnsafeMutableRawPointer(o + j).storeBytes(of: best, as: SIMD4<Float>.self)
-            UnsafeMutableRawPointer(s + j).storeBytes(of: arg, as: SIMD4<Int32>.self)
+            if let s { UnsafeMutableRawPointer(s + j).storeBytes(of: arg, as: SIMD4<Int32>.self) }
             j += 4
         }
         for j in j..<ow {
@@ -144,7 +159,7 @@ func maxPool2x2(_ plane: UnsafePointer<Float>, _ w: Int, _ oh: Int, _ ow: Int,
             consider(bottom[2 * j], first + w)
             consider(bottom[2 * j + 1], first + w + 1)
             o[j] = best
-            s[j] = Int32(arg)
+            s?[j] = Int32(arg)
         }
     }
 }

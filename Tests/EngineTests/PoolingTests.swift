@@ -30,4 +30,26 @@ final class PoolingTests: XCTestCase {
             }}}
         }
     }
+
+    /// Without a gradient to record, max pooling keeps no switches; its values are the same,
+    /// on the 2x2 path and the general one (padding, overlapping windows, ceil mode), NaNs included.
+    func testPoolingWithoutSwitchesGivesTheSameValues() throws {
+        var g = SeededGenerator(seed: 11)
+        let options = [PoolOptions(kernel: 2), PoolOptions(kernel: 3, stride: 2, padding: 1),
+                       PoolOptions(kernel: (3, 2), stride: (1, 2), padding: (1, 0, 1, 1), ceilMode: true)]
+        for (trial, o) in options.enumerated() {
+            let x = Tensor(shape: [2, 3, 9, 11], scalars: (0..<(2 * 3 * 9 * 11)).map { i in i % 37 == 5 ? .nan : g.nextNormal() })
+            let plain = try maxPool2d(Variable(x), o)
+            let recorded = try maxPool2d(Variable(x, requiresGrad: true), o)
+            XCTAssertFalse(plain.requiresGrad)
+            XCTAssertEqual(plain.shape, recorded.shape)
+            for (a, b) in zip(plain.value.scalars, recorded.value.scalars) {
+                XCTAssertTrue(a == b || (a.isNaN && b.isNaN), "options \(trial): \(a) against \(b)")
+            }
+            // The recorded one still unpools: the gradient of the sum puts one 1 per output.
+            let v = Variable(x, requiresGrad: true)
+            let dx = try gradients(of: try sum(try maxPool2d(v, o)), withRespectTo: [v])[0]
+            XCTAssertEqual(dx.scalars.reduce(0, +), Float(plain.value.count), "options \(trial)")
+        }
+    }
 }

@@ -116,8 +116,9 @@ public struct Attributes: Sendable, Equatable {
 }
 
 /// Everything a forward pass may need besides the input: the ReLU rule, training mode,
-/// which parameters record gradients, and what layers leave behind (max-pool switches,
-/// updated batch-norm statistics).
+/// which parameters record gradients, and what layers leave behind (updated batch-norm
+/// statistics). Max-pool switches live in the pooling's own backward pass, where a gradient
+/// is wanted.
 public final class ForwardContext {
     public var reluRule: ReLURule
     public var training: Bool
@@ -127,7 +128,6 @@ public final class ForwardContext {
     /// Checked between layers; a cancelled forward pass throws `EngineError.cancelled`.
     public var isCancelled: () -> Bool
     public internal(set) var parameterVariables: [String: Variable] = [:]
-    public internal(set) var switches: [String: [Int32]] = [:]
     public internal(set) var updatedBuffers: [String: Tensor] = [:]
 
     public init(reluRule: ReLURule = .plain, training: Bool = false, trackParameters: Bool = false,

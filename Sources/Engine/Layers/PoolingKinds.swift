@@ -43,9 +43,7 @@ public final class PoolLayer: Layer {
     public override func forward(_ inputs: [Variable], name: String, context: ForwardContext) throws -> Variable {
         let x = try single(inputs)
         if kind == "avgpool" { return try avgPool2d(x, options) }
-        let (y, switches) = try maxPool2dWithSwitches(x, options)
-        context.switches[name] = switches
-        return y
+        return try maxPool2d(x, options)
     }
 
     public override func outputShape(_ inputs: [[Int]]) throws -> [Int] {
