@@ -1,7 +1,8 @@
 /// Pooling over the last two dimensions of [N, C, H, W].
 ///
-/// Max pool keeps its switches (the argmax of each window), so its backward pass — and the
-/// deconvnet's unpooling — puts each gradient back where the maximum came from.
+/// Max pool keeps its switches (the argmax of each window) where a gradient is wanted, so its
+/// backward pass — and the deconvnet's unpooling — puts each gradient back where the maximum
+/// came from; a forward pass for a prediction keeps none and pools in two passes.
 public struct PoolOptions: Equatable, Sendable {
     public var kernel: (h: Int, w: Int)
     public var stride: (h: Int, w: Int)
@@ -90,11 +91,21 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
             let planes = n * c
             let outp = out.baseAddress!, xp = xs.baseAddress!
             let halving = o.kernel == (2, 2) && o.stride == (2, 2) && o.padding == (0, 0, 0, 0) && 2 * oh <= h && 2 * ow <= w
+            // Where no switches are kept, the column range of each output column, for the two-pass pool.
+            let columns = (0..<ow).map { j in
+                (max(j * o.stride.w - o.padding.left, 0), min(j * o.stride.w - o.padding.left + o.kernel.w, w))
+            }
             Parallel.forEach(planes, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 1_000_000) { pl in
                 let plane = xp + pl * h * w
                 let swp = switches.map { $0 + pl * oh * ow }
                 if halving {
                     maxPool2x2(plane, w, oh, ow, outp + pl * oh * ow, swp)
+                    return
+                }
+                if swp == nil {
+                    Workspace.shared.withBuffer(w) { rows in
+                        maxPoolTwoPass(plane, h: h, w: w, oh: oh, ow: ow, o, columns: columns, rows: rows, out: outp + pl * oh * ow)
+                    }
                     return
                 }
                 for i in 0..<oh {
@@ -115,6 +126,38 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
                         swp?[k] = Int32(arg)
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One plane pooled without switches, in two passes for each output row: the maximum over the
+/// window's rows of each input column (whole rows at a time, which vectorizes), then each
+/// output's maximum over its window's columns of those. The maximum is associative (a NaN wins
+/// either way), so this is the window's maximum, without the per-tap bounds arithmetic of the
+/// one-pass loop. An output whose window holds no input pixel is 0, as there.
+private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, _ o: PoolOptions,
+                            columns: [(Int, Int)], rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    @inline(__always) func larger(_ v: Float, _ best: Float) -> Float { !(v <= best) && !best.isNaN ? v : best }
+    columns.withUnsafeBufferPointer { cols in
+        for i in 0..<oh {
+            let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
+            let row = out + i * ow
+            guard h1 > h0 else {
+                row.initialize(repeating: 0, count: ow)
+                continue
+            }
+            rows.update(from: plane + h0 * w, count: w)
+            for r in (h0 + 1)..<max(h0 + 1, h1) {
+                let src = plane + r * w
+                for c in 0..<w { rows[c] = larger(src[c], rows[c]) }
+            }
+            for j in 0..<ow {
+                let (lo, hi) = cols[j]
+                guard hi > lo else { row[j] = 0; continue }
+                var best = rows[lo]
+                for c in (lo + 1)..<max(lo + 1, hi) { best = larger(rows[c], best) }
+                row[j] = best
             }
         }
     }
