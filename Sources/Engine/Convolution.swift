@@ -144,15 +144,21 @@ enum ConvKernels {
         let PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
         guard OH > 0, OW > 0 else { return }
         let unitStride = g.strideH == 1 && g.strideW == 1
+        // Stride 2 (EfficientNet's and MobileNet's down-sampling blocks): the padded plane split
+        // into its even and odd columns, so that every tap reads a contiguous run.
+        let halfStride = g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1
+        let evenWidth = (PW + 1) / 2, oddWidth = PW / 2
         let sh = g.strideH, sw = g.strideW
         let columns = (0..<KW).map { g.validColumns($0) }
         // wide[oh·PW + ow] for ow < OW of every row; the last row needs only OW entries, which
         // keeps every tap's reads inside the padded plane.
         let wideCount = unitStride ? (OH - 1) * PW + OW : 0
+        // Where each tap starts in the padded plane (stride 1), in the order of the weights.
+        let offsets = (0..<(KH * KW)).map { t in (t / KW) * g.dilationH * PW + (t % KW) * g.dilationW }
         let planes = pr.n * pr.k
         let (chunk, units) = planeChunks(planes)
         Parallel.forEach(units, inline: pr.flops < 2e6) { u in
-            Workspace.shared.withBuffer(unitStride ? PH * PW + wideCount : 0) { padded in
+            Workspace.shared.withBuffer(unitStride ? PH * PW + wideCount : halfStride ? PH * PW : 0) { padded in
                 let wide = padded + PH * PW
                 for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
                     let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
@@ -161,15 +167,23 @@ enum ConvKernels {
                     let wk = w + ko * KH * KW
                     if unitStride {
                         padPlane(input, into: padded, g)
-                        wide.initialize(repeating: 0, count: wideCount)
-                        for ki in 0..<KH {
-                            for kj in 0..<KW {
-                                let wv = wk[ki * KW + kj]
-                                let src = padded + ki * g.dilationH * PW + kj * g.dilationW
-                                for i in 0..<wideCount { wide[i] += wv * src[i] }
+                        sumOfTaps(padded, offsets: offsets, weights: wk, into: wide, count: wideCount)
+                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * PW, count: OW) }
+                    } else if halfStride {
+                        splitColumns(input, into: padded, g)
+                        let even = padded, odd = padded + PH * evenWidth
+                        for oh in 0..<OH {
+                            let orow = out + oh * OW
+                            for ki in 0..<KH {
+                                let r = oh * 2 + ki
+                                for kj in 0..<KW {
+                                    let wv = wk[ki * KW + kj]
+                                    // Padded column 2·ow + kj: even column ow + kj/2, or odd column ow + kj/2.
+                                    let src = kj & 1 == 0 ? even + r * evenWidth + kj / 2 : odd + r * oddWidth + kj / 2
+                                    for ow in 0..<OW { orow[ow] += wv * src[ow] }
+                                }
                             }
                         }
-                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * PW, count: OW) }
                     } else {
                         for oh in 0..<OH {
                             let orow = out + oh * OW
@@ -187,6 +201,61 @@ enum ConvKernels {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// out[i] = Σ_t weights[t] · source[offsets[t] + i] for i < count: eight outputs at a time
+    /// kept in registers across all the taps, so each output is stored once rather than once a tap.
+    static func sumOfTaps(_ source: UnsafePointer<Float>, offsets: [Int], weights: UnsafePointer<Float>,
+                          into out: UnsafeMutablePointer<Float>, count: Int) {
+        offsets.withUnsafeBufferPointer { offsets in
+            let taps = offsets.count
+            @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD4<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) }
+            var i = 0
+            while i + 8 <= count {
+                var a0 = SIMD4<Float>(repeating: 0), a1 = SIMD4<Float>(repeating: 0)
+                for t in 0..<taps {
+                    let p = source + offsets[t] + i, wv = SIMD4<Float>(repeating: weights[t])
+                    a0 += wv * load(p)
+                    a1 += wv * load(p + 4)
+                }
+                UnsafeMutableRawPointer(out + i).storeBytes(of: a0, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(out + i + 4).storeBytes(of: a1, as: SIMD4<Float>.self)
+                i += 8
+            }
+            while i < count {
+                var a: Float = 0
+                for t in 0..<taps { a += weights[t] * source[offsets[t] + i] }
+                out[i] = a
+                i += 1
+            }
+        }
+    }
+
+    /// The zero-padded plane of `source` as two planes, its even columns ((PW + 1) / 2 of them a
+    /// row) and then its odd ones (PW / 2 a row), PH rows each.
+    static func splitColumns(_ source: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let H = g.height, W = g.width, PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
+        let evenWidth = (PW + 1) / 2, oddWidth = PW / 2
+        for r in 0..<PH {
+            let even = buffer + r * evenWidth, odd = buffer + PH * evenWidth + r * oddWidth
+            let ir = r - g.padTop
+            guard ir >= 0 && ir < H else {
+                even.initialize(repeating: 0, count: evenWidth)
+                odd.initialize(repeating: 0, count: oddWidth)
+                continue
+            }
+            let row = source + ir * W
+            // Padded column c holds input column c - padLeft: even columns 2e, odd ones 2e + 1.
+            for (half, width, first) in [(even, evenWidth, 0), (odd, oddWidth, 1)] {
+                // The columns e whose input column 2e + first - padLeft lies in 0..<W.
+                let lo = Swift.min(width, Swift.max(0, (g.padLeft - first + 1) / 2))
+                let hi = Swift.max(lo, Swift.min(width, (W + g.padLeft - first + 1) / 2))
+                half.initialize(repeating: 0, count: lo)
+                let from = row + 2 * lo + first - g.padLeft
+                for e in 0..<(hi - lo) { half[lo + e] = from[2 * e] }
+                (half + hi).initialize(repeating: 0, count: width - hi)
             }
         }
     }

@@ -57,6 +57,25 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(try net.forwardFlops(input: [2, 6, 9, 8]), conv.flops + 2 * 2 * Double(4 * 5 * 9 * 10))
     }
 
+    /// Depthwise convolutions with stride 2 (the down-sampling blocks of EfficientNet and
+    /// MobileNet) against the direct loops: odd and even sizes, symmetric and "SAME" padding,
+    /// kernels 1 to 5 wide, one or two outputs per channel, and their input gradient by the tape.
+    func testStrideTwoDepthwiseAgreesWithTheDirectLoops() throws {
+        var g = SeededGenerator(seed: 5)
+        for trial in 0..<40 {
+            let c = 1 + Int(g.next() % 5), m = 1 + Int(g.next() % 2)
+            let kh = 1 + Int(g.next() % 5), kw = 1 + Int(g.next() % 5)
+            let h = kh + Int(g.next() % 9), w = kw + Int(g.next() % 9)
+            let pads = (0..<4).map { i in Int(g.next() % UInt64((i % 2 == 0 ? kh : kw))) }
+            let o = ConvOptions(stride: (2, 2), padding: (pads[0], pads[1], pads[2], pads[3]), groups: c)
+            let x = Tensor.randn([1 + Int(g.next() % 2), c, h, w], seed: UInt64(trial)), wt = Tensor.randn([c * m, 1, kh, kw], seed: UInt64(trial + 100))
+            let b = Tensor.randn([c * m], seed: UInt64(trial + 200))
+            let fast = try Tensor.conv2d(x, wt, b, o), direct = try Tensor.conv2dDirect(x, wt, b, o)
+            XCTAssertEqual(fast.shape, direct.shape)
+            XCTAssertTrue(fast.isClose(to: direct, rtol: 1e-5, atol: 1e-5), "trial \(trial): \(x.shape) * \(wt.shape), \(o)")
+        }
+    }
+
     func testLectureSlideToeplitzAndIm2col() throws {
         // The 4x4 image and 2x2 filter of the tour: T is 9 x 16 and T · vec(x) is the 3x3 output.
         let x = try Tensor((0..<4).map { r in (1...4).map { Float(r * 4 + $0) } })
