@@ -90,7 +90,10 @@ enum ConvKernels {
 
     /// y = W · im2col(x) + b, blocked over output positions (the direct loops for depthwise).
     static func patchForward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
-        var y = Tensor(zeros: pr.outputShape)
+        // The matrix products (beta 0) and the stride-1 depthwise path write every output; only
+        // the strided depthwise loops add into theirs, so only they need zeros to start from.
+        let overwrites = !pr.isDepthwise || (pr.g.strideH == 1 && pr.g.strideW == 1)
+        var y = overwrites ? Tensor(shape: pr.outputShape, unsafeUninitialized: { _ in }) : Tensor(zeros: pr.outputShape)
         let P = pr.positions, H = pr.g.height, W = pr.g.width
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
             let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
