@@ -92,7 +92,7 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
             let outp = out.baseAddress!, xp = xs.baseAddress!
             let halving = o.kernel == (2, 2) && o.stride == (2, 2) && o.padding == (0, 0, 0, 0) && 2 * oh <= h && 2 * ow <= w
             // Where no switches are kept, the column range of each output column, for the two-pass pool.
-            let columns = (0..<ow).map { j in
+            let columns = switches != nil || halving ? [] : (0..<ow).map { j in
                 (max(j * o.stride.w - o.padding.left, 0), min(j * o.stride.w - o.padding.left + o.kernel.w, w))
             }
             Parallel.forEach(planes, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 1_000_000) { pl in
@@ -148,7 +148,7 @@ private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: I
                 continue
             }
             rows.update(from: plane + h0 * w, count: w)
-            for r in (h0 + 1)..<max(h0 + 1, h1) {
+            for r in (h0 + 1)..<h1 {
                 let src = plane + r * w
                 for c in 0..<w { rows[c] = larger(src[c], rows[c]) }
             }
@@ -156,7 +156,7 @@ private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: I
                 let (lo, hi) = cols[j]
                 guard hi > lo else { row[j] = 0; continue }
                 var best = rows[lo]
-                for c in (lo + 1)..<max(lo + 1, hi) { best = larger(rows[c], best) }
+                for c in (lo + 1)..<hi { best = larger(rows[c], best) }
                 row[j] = best
             }
         }

@@ -70,24 +70,26 @@ final class ZMQSocket {
     /// after reading all of its frames, for a message larger than the limit in all.
     func receive() throws -> [[UInt8]]? {
         var frames: [[UInt8]] = []
-        var total: Int64 = 0
+        var parts = 0, total: Int64 = 0
         var oversized = false
         while true {
             var message = zmq_msg_t()
             zmq_msg_init(&message)
             defer { zmq_msg_close(&message) }
-            let n = zmq_msg_recv(&message, handle, frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            // Only the first part may be missing; the rest of a message arrives with it.
+            let n = zmq_msg_recv(&message, handle, parts == 0 ? ZMQ_DONTWAIT : 0)
             if n < 0 {
                 let code = zmq_errno()
-                if code == EAGAIN && frames.isEmpty { return nil }
+                if code == EAGAIN && parts == 0 { return nil }
                 if code == EINTR { continue }
                 throw ZMQError("receive on \(name)", code: code)
             }
+            parts += 1
             let size = zmq_msg_size(&message)
             total += Int64(size)
-            if let limit = largestMessage, total > limit {
+            if let limit = largestMessage, total > limit, !oversized {
                 oversized = true
-                frames = [[]]
+                frames.removeAll()
             }
             if oversized {
                 if zmq_msg_more(&message) == 0 { throw OversizedMessage(limit: largestMessage ?? 0) }
