@@ -15,21 +15,30 @@ public enum ReLURule: String, CaseIterable, Sendable {
     case redirected
 }
 
-/// Elementwise op helper: y = f(x), dx = dy · f'(x, y).
+/// Elementwise op helper: y = f(x), dx = dy · f'(x, y), with both loops specialized for f and f'.
+func unary<F: ScalarFunction, D: ScalarOperator>(_ x: Variable, _ f: F, _ df: D) -> Variable {
+    let y = x.value.mapInParallel(f)
+    return Variable.result(y, [x]) { dy in [chainRule(dy, x: x.value, y: y, df)] }
+}
+
+/// `unary` for closures (ops that are not hot: their function costs more than the call).
 func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
-    let y = x.value.map(f)
-    return Variable.result(y, [x]) { dy in
-        [Tensor(shape: dy.shape) { dx in
-            x.value.withUnsafeBufferPointer { xs in y.withUnsafeBufferPointer { ys in dy.withUnsafeBufferPointer { d in
-                for i in 0..<dx.count { dx[i] = d[i] * df(xs[i], ys[i]) }
-            }}}
-        }]
-    }
+    withoutActuallyEscaping(f) { unary(x, AnyScalarFunction(body: $0), AnyScalarOperator(body: df)) }
+}
+
+/// clamp(x, low, high); max(x, 0) with an infinite `high`.
+struct Clamp: ScalarFunction {
+    let low: Float, high: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
+}
+
+struct Rectifier: ScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
 }
 
 /// y = max(x, 0), with the chosen backward rule.
 public func relu(_ x: Variable, rule: ReLURule = .plain) -> Variable {
-    let y = x.value.map { $0 > 0 ? $0 : 0 }
+    let y = x.value.mapInParallel(Rectifier())
     return Variable.result(y, [x]) { dy in
         [Tensor(shape: dy.shape) { dx in
             x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in
@@ -53,7 +62,7 @@ public func relu(_ x: Variable, rule: ReLURule = .plain) -> Variable {
 public func relu6(_ x: Variable, rule: ReLURule = .plain) -> Variable {
     let deconvnet = rule == .deconvnet
     guard deconvnet || rule == .guided else { return clip(x, min: 0, max: 6, rule: rule == .redirected ? .redirected : .plain) }
-    let y = x.value.map { Swift.min(Swift.max($0, 0), 6) }
+    let y = x.value.mapInParallel(Clamp(low: 0, high: 6))
     return Variable.result(y, [x]) { dy in
         [Tensor(shape: dy.shape) { dx in
             x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in
@@ -75,7 +84,15 @@ public func leakyRelu(_ x: Variable, slope: Float = 0.01) -> Variable {
 /// y = 1 / (1 + e^-x); dy/dx = y (1 - y). The exponential is `fastExp`, so the loop vectorizes
 /// (SiLU and squeeze-excitation networks spend much of their time here).
 public func sigmoid(_ x: Variable) -> Variable {
-    unary(x, { 1 / (1 + fastExp(-$0)) }, { _, y in y * (1 - y) })
+    unary(x, Logistic(), LogisticDerivative())
+}
+
+struct Logistic: ScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
+}
+
+struct LogisticDerivative: ScalarOperator {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { y * (1 - y) }
 }
 
 /// e^x in float32 without a call or a branch, so loops over it vectorize: x = n ln 2 + r with
@@ -85,7 +102,11 @@ public func sigmoid(_ x: Variable) -> Variable {
 @inline(__always)
 public func fastExp(_ x: Float) -> Float {
     let c = Swift.min(Swift.max(x, -87.3), 88)
-    let n = (c * 1.442695040888963).rounded(.toNearestOrEven)
+    // n = round(c / ln 2): adding 1.5·2^23 rounds to an integer (to nearest, ties to even) and
+    // leaves n in the low mantissa bits, in plain arithmetic that vectorizes on any x86-64
+    // (a call to rintf does not).
+    let t = c * 1.442695040888963 + 12_582_912
+    let n = t - 12_582_912
     let r = c - n * 0.693359375 + n * 2.12194440e-4
     var p: Float = 1.9875691500e-4
     p = p * r + 1.3981999507e-3
@@ -94,8 +115,8 @@ public func fastExp(_ x: Float) -> Float {
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     let y = p * r * r + r + 1
-    // n + 1.5·2^23 holds n in its low mantissa bits; 2^n is (n + 127) << 23.
-    let bits = (Float(n + 12_582_912).bitPattern &- 0x4B40_0000 &+ 127) &<< 23
+    // 2^n is (n + 127) << 23.
+    let bits = (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23
     return x.isNaN ? x : y * Float(bitPattern: bits)
 }
 
@@ -108,7 +129,7 @@ public func tanh(_ x: Variable) -> Variable {
 /// With `rule: .redirected` (ReLU6 in an input optimization), the gradient is redirected at
 /// both bounds as ReLU's is at zero; the other rules leave clip's gradient as it is.
 public func clip(_ x: Variable, min low: Float, max high: Float, rule: ReLURule = .plain) -> Variable {
-    let y = x.value.map { Swift.min(Swift.max($0, low), high) }
+    let y = x.value.mapInParallel(Clamp(low: low, high: high))
     return Variable.result(y, [x]) { dy in
         [Tensor(shape: dy.shape) { dx in
             x.value.withUnsafeBufferPointer { xs in dy.withUnsafeBufferPointer { d in

@@ -15,61 +15,27 @@ public func broadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
     }
 }
 
-/// Strides of `shape` read as `out`-shaped: 0 along broadcast dimensions.
-private func broadcastStrides(_ shape: [Int], to out: [Int]) -> [Int] {
-    let padded = [Int](repeating: 1, count: out.count - shape.count) + shape
-    let st = Tensor.strides(of: padded)
-    return (0..<out.count).map { padded[$0] == 1 && out[$0] != 1 ? 0 : st[$0] }
-}
-
-/// Applies f over the broadcast of a and b.
-func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) throws -> Tensor {
-    if a.shape == b.shape { return a.zipMap(b, f) }
-    let out = try broadcastShape(a.shape, b.shape)
-    if b.count == 1 { let s = b.scalars[0]; var r = a.map { f($0, s) }; r = try r.reshaped(out); return r }
-    if a.count == 1 { let s = a.scalars[0]; var r = b.map { f(s, $0) }; r = try r.reshaped(out); return r }
-    let sa = broadcastStrides(a.shape, to: out), sb = broadcastStrides(b.shape, to: out)
-    let rank = out.count
-    let inner = out[rank - 1], ia = sa[rank - 1], ib = sb[rank - 1]
-    return Tensor(shape: out) { dst in
-        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
-            var index = [Int](repeating: 0, count: rank)
-            var oa = 0, ob = 0, o = 0
-            let total = dst.count
-            while o < total {
-                for j in 0..<inner { dst[o + j] = f(ap[oa + j * ia], bp[ob + j * ib]) }
-                o += inner
-                // advance the odometer over all but the last dimension
-                var d = rank - 2
-                while d >= 0 {
-                    index[d] += 1; oa += sa[d]; ob += sb[d]
-                    if index[d] < out[d] { break }
-                    oa -= sa[d] * out[d]; ob -= sb[d] * out[d]; index[d] = 0
-                    d -= 1
-                }
-            }
-        }}
-    }
-}
-
-/// Sums `t` down to `shape` (the inverse of broadcasting `shape` up to t's shape).
+/// Sums `t` down to `shape` (the inverse of broadcasting `shape` up to t's shape), row by row of
+/// the merged broadcast: a row either adds into a row of the result or sums into one of its scalars.
 public func sumToShape(_ t: Tensor, _ shape: [Int]) throws -> Tensor {
     if t.shape == shape { return t }
-    let out = t.shape
-    let strides = broadcastStrides(shape, to: out)
+    guard try broadcastShape(t.shape, shape) == t.shape else {
+        throw EngineError.shapeMismatch("cannot sum \(t.shape) down to \(shape)")
+    }
+    let plan = BroadcastPlan(t.shape, shape, out: t.shape)
+    let row = plan.row, ib = plan.stridesB[plan.sizes.count - 1]
     var r = Tensor(zeros: shape)
-    let rank = out.count
     t.withUnsafeBufferPointer { src in r.withUnsafeMutableBufferPointer { dst in
-        var index = [Int](repeating: 0, count: rank)
-        var off = 0
-        for i in 0..<src.count {
-            dst[off] += src[i]
-            var d = rank - 1
-            while d >= 0 {
-                index[d] += 1; off += strides[d]
-                if index[d] < out[d] { break }
-                off -= strides[d] * out[d]; index[d] = 0
-                d -= 1
+        let s = src.baseAddress!, d = dst.baseAddress!
+        for k in 0..<plan.rows {
+            let (oa, ob) = plan.offsets(ofRow: k)
+            let x = s + oa, y = d + ob
+            if ib != 0 {
+                for j in 0..<row { y[j] += x[j] }
+            } else {
+                var sum: Float = 0
+                for j in 0..<row { sum += x[j] }
+                y[0] += sum
             }
         }
     }}
@@ -77,33 +43,33 @@ public func sumToShape(_ t: Tensor, _ shape: [Int]) throws -> Tensor {
 }
 
 public func add(_ a: Variable, _ b: Variable) throws -> Variable {
-    let y = try broadcastMap(a.value, b.value, +)
+    let y = try broadcastMap(a.value, b.value, Sum())
     return Variable.result(y, [a, b]) { dy in
         [a.requiresGrad ? try sumToShape(dy, a.shape) : nil, b.requiresGrad ? try sumToShape(dy, b.shape) : nil]
     }
 }
 
 public func subtract(_ a: Variable, _ b: Variable) throws -> Variable {
-    let y = try broadcastMap(a.value, b.value, -)
+    let y = try broadcastMap(a.value, b.value, Difference())
     return Variable.result(y, [a, b]) { dy in
         [a.requiresGrad ? try sumToShape(dy, a.shape) : nil, b.requiresGrad ? try sumToShape(dy.map { -$0 }, b.shape) : nil]
     }
 }
 
 public func multiply(_ a: Variable, _ b: Variable) throws -> Variable {
-    let y = try broadcastMap(a.value, b.value, *)
+    let y = try broadcastMap(a.value, b.value, Product())
     return Variable.result(y, [a, b]) { dy in
-        [a.requiresGrad ? try sumToShape(try broadcastMap(dy, b.value, *), a.shape) : nil,
-         b.requiresGrad ? try sumToShape(try broadcastMap(dy, a.value, *), b.shape) : nil]
+        [a.requiresGrad ? try sumToShape(try broadcastMap(dy, b.value, Product()), a.shape) : nil,
+         b.requiresGrad ? try sumToShape(try broadcastMap(dy, a.value, Product()), b.shape) : nil]
     }
 }
 
 /// a / b; d/da = 1/b, d/db = -a/b².
 public func divide(_ a: Variable, _ b: Variable) throws -> Variable {
-    let y = try broadcastMap(a.value, b.value, /)
+    let y = try broadcastMap(a.value, b.value, Quotient())
     return Variable.result(y, [a, b]) { dy in
-        [a.requiresGrad ? try sumToShape(try broadcastMap(dy, b.value, /), a.shape) : nil,
-         b.requiresGrad ? try sumToShape(try broadcastMap(try broadcastMap(dy, y, *), b.value) { -$0 / $1 }, b.shape) : nil]
+        [a.requiresGrad ? try sumToShape(try broadcastMap(dy, b.value, Quotient()), a.shape) : nil,
+         b.requiresGrad ? try sumToShape(try broadcastMap(try broadcastMap(dy, y, Product()), b.value) { -$0 / $1 }, b.shape) : nil]
     }
 }
 

@@ -7,19 +7,33 @@ import Foundation
 
 /// y = clamp(α·x + β, 0, 1) (ONNX's defaults α = 0.2, β = 0.5; PyTorch's are 1/6 and 1/2).
 public func hardSigmoid(_ x: Variable, alpha: Float = 0.2, beta: Float = 0.5) -> Variable {
-    unary(x, { Swift.min(Swift.max(alpha * $0 + beta, 0), 1) }, { v, _ in
-        let u = alpha * v + beta
+    unary(x, HardSigmoid(alpha: alpha, beta: beta), HardSigmoidDerivative(alpha: alpha, beta: beta))
+}
+
+struct HardSigmoid: ScalarFunction {
+    let alpha: Float, beta: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(alpha * x + beta, 0), 1) }
+}
+
+struct HardSigmoidDerivative: ScalarOperator {
+    let alpha: Float, beta: Float
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float {
+        let u = alpha * x + beta
         return u > 0 && u < 1 ? alpha : 0
-    })
+    }
 }
 
 /// y = x · clamp(x/6 + 1/2, 0, 1), MobileNetV3's activation.
 public func hardSwish(_ x: Variable) -> Variable {
-    unary(x, { $0 * Swift.min(Swift.max($0 / 6 + 0.5, 0), 1) }, { v, _ in
-        if v <= -3 { return 0 }
-        if v >= 3 { return 1 }
-        return v / 3 + 0.5
-    })
+    unary(x, HardSwish(), HardSwishDerivative())
+}
+
+struct HardSwish: ScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1) }
+}
+
+struct HardSwishDerivative: ScalarOperator {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x <= -3 ? 0 : (x >= 3 ? 1 : x / 3 + 0.5) }
 }
 
 /// The error function; d/dx = 2/√π · e^(−x²).
@@ -38,8 +52,8 @@ public func gelu(_ x: Variable) -> Variable {
 public func prelu(_ x: Variable, _ slope: Variable) throws -> Variable {
     let y = try broadcastMap(x.value, slope.value) { $0 > 0 ? $0 : $0 * $1 }
     return Variable.result(y, [x, slope]) { dy in
-        let dx = try broadcastMap(try broadcastMap(x.value, slope.value) { $0 > 0 ? 1 : $1 }, dy, *)
-        let ds = slope.requiresGrad ? try sumToShape(try broadcastMap(x.value.map { Swift.min($0, 0) }, dy, *), slope.shape) : nil
+        let dx = try broadcastMap(try broadcastMap(x.value, slope.value) { $0 > 0 ? 1 : $1 }, dy, Product())
+        let ds = slope.requiresGrad ? try sumToShape(try broadcastMap(x.value.map { Swift.min($0, 0) }, dy, Product()), slope.shape) : nil
         return [try sumToShape(dx, x.shape), ds]
     }
 }
@@ -50,7 +64,7 @@ public func extremum(_ a: Variable, _ b: Variable, larger: Bool) throws -> Varia
     let y = try broadcastMap(a.value, b.value) { larger ? Swift.max($0, $1) : Swift.min($0, $1) }
     return Variable.result(y, [a, b]) { dy in
         let pickA = try broadcastMap(a.value, b.value) { (larger ? $0 >= $1 : $0 <= $1) ? 1 : 0 }
-        let ga = try broadcastMap(pickA, dy, *), gb = try broadcastMap(pickA.map { 1 - $0 }, dy, *)
+        let ga = try broadcastMap(pickA, dy, Product()), gb = try broadcastMap(pickA.map { 1 - $0 }, dy, Product())
         return [a.requiresGrad ? try sumToShape(ga, a.shape) : nil, b.requiresGrad ? try sumToShape(gb, b.shape) : nil]
     }
 }
