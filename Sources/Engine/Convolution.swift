@@ -90,15 +90,23 @@ enum ConvKernels {
 
     /// y = W · im2col(x) + b, blocked over output positions (the direct loops for depthwise).
     static func patchForward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
-        // The matrix products (beta 0) and the stride-1 depthwise path write every output; only
-        // the strided depthwise loops add into theirs, so only they need zeros to start from.
+        // The matrix products (beta 0, or 1 onto the bias they write first) and the stride-1
+        // depthwise path write every output; only the strided depthwise loops add into theirs,
+        // so only they need zeros to start from.
         let overwrites = !pr.isDepthwise || (pr.g.strideH == 1 && pr.g.strideW == 1)
         var y = overwrites ? Tensor(shape: pr.outputShape, unsafeUninitialized: { _ in }) : Tensor(zeros: pr.outputShape)
         let P = pr.positions, H = pr.g.height, W = pr.g.width
+        let bias = b?.scalars
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
             let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
             if pr.isDepthwise {
                 depthwiseForward(xp, wp, yp, pr)
+                if let bias {
+                    Parallel.forEach(pr.n * pr.k, inline: pr.n * pr.k * P < elementwiseParallelMinimum) { plane in
+                        let row = yp + plane * P, v = bias[plane % pr.k]
+                        for p in 0..<P { row[p] += v }
+                    }
+                }
             } else {
                 let block = pr.blockPositions
                 let blocks = (P + block - 1) / block
@@ -109,23 +117,23 @@ enum ConvKernels {
                     let xg = xp + (ni * pr.c + gi * pr.cg) * H * W
                     let wg = wp + gi * pr.kg * pr.rows
                     let yg = yp + (ni * pr.k + gi * pr.kg) * P + p0
+                    // The bias is written into this block of outputs first and the product added
+                    // to it (beta 1): no pass to zero the outputs and no second pass to add it.
+                    var beta: Float = 0
+                    if let bias {
+                        for r in 0..<pr.kg {
+                            let row = yg + r * P, v = bias[gi * pr.kg + r]
+                            for p in 0..<(p1 - p0) { row[p] = v }
+                        }
+                        beta = 1
+                    }
                     if pr.isPointwise {
-                        BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: xg + p0, ldb: P, c: yg, ldc: P)
+                        BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: xg + p0, ldb: P, beta: beta, c: yg, ldc: P)
                     } else {
                         Workspace.shared.withBuffer(pr.rows * (p1 - p0)) { cols in
                             im2col(xg, pr.g, channels: 0, pr.cg, positions: p0, p1, into: cols)
-                            BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: cols, ldb: p1 - p0, c: yg, ldc: P)
-                        }
-                    }
-                }
-            }
-            if let b {
-                b.withUnsafeBufferPointer { bb in
-                    for ni in 0..<pr.n {
-                        for ki in 0..<pr.k {
-                            let bias = bb[ki]
-                            let row = yp + (ni * pr.k + ki) * P
-                            for p in 0..<P { row[p] += bias }
+                            BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: cols, ldb: p1 - p0,
+                                       beta: beta, c: yg, ldc: P)
                         }
                     }
                 }
