@@ -87,6 +87,23 @@ public func sigmoid(_ x: Variable) -> Variable {
     unary(x, Logistic(), LogisticDerivative())
 }
 
+/// SiLU (swish), y = x · sigmoid(x), in one pass; dy/dx = s (1 + x (1 − s)) with s = sigmoid(x).
+/// EfficientNet's activation, which exporters write as Sigmoid followed by Mul.
+public func silu(_ x: Variable) -> Variable {
+    unary(x, SigmoidLinearUnit(), SigmoidLinearUnitDerivative())
+}
+
+struct SigmoidLinearUnit: ScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + fastExp(-x)) }
+}
+
+struct SigmoidLinearUnitDerivative: ScalarOperator {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float {
+        let s = 1 / (1 + fastExp(-x))
+        return s * (1 + x * (1 - s))
+    }
+}
+
 struct Logistic: ScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
 }

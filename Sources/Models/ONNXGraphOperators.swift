@@ -4,7 +4,7 @@ import Foundation
 // The operators of the later torchvision families and of other exporters: MobileNetV3's
 // HardSigmoid and HardSwish, ShuffleNet's channel shuffle (Reshape, Transpose, Split or Slice of
 // computed values), ConvNeXt's LayerNormalization, Erf and permutes around MatMul, EfficientNet's
-// SiLU (Sigmoid and Mul, already imported), and what tf2onnx and others write: PRelu,
+// SiLU (Sigmoid and Mul, imported as one layer), and what tf2onnx and others write: PRelu,
 // Resize/Upsample (nearest, whole factors), Min/Max/Neg/Exp/Pow/Sqrt, ReduceSum/ReduceMax,
 // Where and Expand.
 
@@ -17,6 +17,7 @@ extension ONNXImporter {
                           reading: [try n.input(0)])
         },
         "HardSwish": { try $0.produce("hardswish", reading: [try $0.input(0)]) },
+        "Sigmoid": { try $0.sigmoid() },
         "Erf": { try $0.produce("erf", reading: [try $0.input(0)]) },
         "Exp": { try $0.produce("exp", reading: [try $0.input(0)]) },
         "Sqrt": { try $0.produce("sqrt", reading: [try $0.input(0)]) },
@@ -317,5 +318,29 @@ extension NodeImport {
         case .computed:
             try produce("arithmetic", ["op": .string("add"), "shape": .ints(shape)], reading: [x], parameters: ["constant": Tensor(zeros: shape)])
         }
+    }
+}
+
+extension NodeImport {
+    /// Sigmoid; or, when the node's only reader is a Mul of its output by its own input (the way
+    /// exporters write SiLU, x · sigmoid(x)), one `silu` layer for both nodes: one pass over the
+    /// activations instead of two, and no tensor of sigmoids kept for the product.
+    func sigmoid() throws {
+        let x = try input(0)
+        let s = node.outputs[0], source = node.inputs[0]
+        if case .computed = x, source != s, let readers = importer.readers[s], readers.count == 1, let next = readers.first,
+           !importer.graph.outputs.contains(where: { $0.name == s }) {
+            let mul = importer.graph.nodes[next]
+            if mul.opType == "Mul", mul.domain.isEmpty, mul.inputs.count == 2, Set(mul.inputs) == [source, s],
+               let product = mul.outputs.first, !product.isEmpty {
+                var name = baseName()
+                name = name.hasSuffix("Sigmoid") ? String(name.dropLast("Sigmoid".count)) + "silu" : name + "_silu"
+                let y = try layer("silu", reading: [x], name: name)
+                importer.absorbed.insert(next)
+                importer.bind(product, y)
+                return
+            }
+        }
+        try produce("sigmoid", reading: [x])
     }
 }

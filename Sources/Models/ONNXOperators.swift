@@ -41,7 +41,6 @@ extension ONNXImporter {
         "Relu": { try $0.produce("relu", reading: [try $0.input(0)]) },
         "Reshape": { try $0.reshape() },
         "Shape": { try $0.shapeOf() },
-        "Sigmoid": { try $0.produce("sigmoid", reading: [try $0.input(0)]) },
         "Slice": { $0.readsComputed ? try $0.sliceComputed() : try $0.slice() },
         "Softmax": { try $0.softmax("softmax") },
         "Squeeze": { try $0.squeeze(inserting: false) },

@@ -9,6 +9,7 @@ extension GradientCheckTests {
         check("hard sigmoid (ONNX defaults)", [x]) { hardSigmoid($0[0]) }
         check("hard sigmoid (PyTorch's)", [x]) { hardSigmoid($0[0], alpha: 1 / 6, beta: 0.5) }
         check("hard swish", [x]) { hardSwish($0[0]) }
+        check("silu", [x]) { silu($0[0]) }
         check("erf", [x.map { $0 / 3 }]) { erf($0[0]) }
         check("gelu", [x.map { $0 / 2 }]) { gelu($0[0]) }
         check("prelu per channel", [randn([2, 3, 4, 4], 41), randn([3, 1, 1], 42)]) { try prelu($0[0], $0[1]) }

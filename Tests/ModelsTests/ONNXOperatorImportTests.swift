@@ -304,6 +304,40 @@ final class ONNXOperatorImportTests: XCTestCase {
         XCTAssertEqual(try kinds(try network(twice)), ["reshape", "linear", "reshape", "arithmetic", "add"])
     }
 
+    func testSigmoidTimesItsInputBecomesOneSiLULayer() throws {
+        let x = Tensor.randn([2, 3, 4, 4], seed: 12).map { $0 * 4 }
+        let expected = x.map { $0 / (1 + Foundation.exp(-$0)) }
+        for order in [["x", "s"], ["s", "x"]] {
+            var g = GraphSketch(input: x.shape)
+            g.node("Conv", ["x", "w"], ["c"], name: "/block/conv/Conv")
+            g.initializer("w", Tensor(shape: [3, 3, 1, 1], scalars: [1, 0, 0, 0, 1, 0, 0, 0, 1]))
+            g.node("Sigmoid", ["c"], ["s"], name: "/block/act/Sigmoid")
+            g.node("Mul", order.map { $0 == "x" ? "c" : $0 }, ["y"], name: "/block/act/Mul")
+            let net = try network(g)
+            XCTAssertEqual(try kinds(net), ["conv2d", "silu"], "x · sigmoid(x), \(order)")
+            XCTAssertTrue(net.layerNames.contains("block_act_silu"), "\(net.layerNames)")
+            assertClose(try net(x), expected, "SiLU")
+            // Its gradient is SiLU's: s (1 + x (1 - s)).
+            let gradient = try net.gradients(at: x) { try sum($0) }
+            assertClose(try XCTUnwrap(gradient.input), x.map { let s = 1 / (1 + Foundation.exp(-$0)); return s * (1 + $0 * (1 - s)) }, "SiLU's gradient")
+        }
+        // Where the sigmoid is read again, or multiplies something else, both nodes stay.
+        var twice = GraphSketch(input: [1, 4])
+        twice.node("Sigmoid", ["x"], ["s"])
+        twice.node("Mul", ["x", "s"], ["m"])
+        twice.node("Add", ["m", "s"], ["y"])
+        XCTAssertEqual(try kinds(try network(twice)), ["sigmoid", "mul", "add"])
+        var other = GraphSketch(input: [1, 4])
+        other.node("Relu", ["x"], ["r"])
+        other.node("Sigmoid", ["x"], ["s"])
+        other.node("Mul", ["r", "s"], ["y"])
+        XCTAssertEqual(try kinds(try network(other)), ["relu", "sigmoid", "mul"])
+        var squared = GraphSketch(input: [1, 4])
+        squared.node("Sigmoid", ["x"], ["s"])
+        squared.node("Mul", ["s", "s"], ["y"])
+        XCTAssertEqual(try kinds(try network(squared)), ["sigmoid", "mul"])
+    }
+
     func testArithmeticWithConstantsOnEitherSideAndBetweenBranches() throws {
         let x = Tensor.randn([1, 3, 2, 2], seed: 12).map { $0 > 0 ? $0 + 0.5 : $0 - 0.5 }
         let mean = Tensor(shape: [3, 1, 1], scalars: [0.25, -0.5, 4])

@@ -10,6 +10,7 @@ extension LayerKind {
         Engine.leakyRelu(x, slope: try a.float("slope"))
     }
     public static let sigmoid = unary("sigmoid", summary: "1 / (1 + e^-x)", keepsShape: true) { x, _, _ in Engine.sigmoid(x) }
+    public static let silu = unary("silu", summary: "x · sigmoid(x) (SiLU, swish: EfficientNet's)", keepsShape: true) { x, _, _ in Engine.silu(x) }
     public static let tanh = unary("tanh", summary: "the hyperbolic tangent", keepsShape: true) { x, _, _ in Engine.tanh(x) }
     public static let clip = unary("clip", summary: "x limited to [min, max]",
                                    attributes: [AttributeSpec("min", .number, .none, "the lower bound (none: unbounded)"),

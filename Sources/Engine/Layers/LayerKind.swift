@@ -65,7 +65,7 @@ public struct LayerKind: Sendable {
 
     /// Every kind, in the order references and suggestions list them.
     public static let all: [LayerKind] = [
-        conv2d, linear, batchnorm, relu, leakyRelu, sigmoid, tanh, clip, relu6, softmax, logSoftmax, lrn,
+        conv2d, linear, batchnorm, relu, leakyRelu, sigmoid, silu, tanh, clip, relu6, softmax, logSoftmax, lrn,
         maxpool, avgpool, globalAvgpool, adaptiveAvgpool, dropout, flatten, reshape, identity, pad, add, mul, concat,
         arithmetic, hardSigmoid, hardSwish, erf, gelu, exp, sqrt, neg, pow, prelu, layernorm,
         transpose, slice, reduce, upsample, gather,
