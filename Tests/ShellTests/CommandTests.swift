@@ -50,6 +50,30 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(viaRun.output.hasPrefix("[\"x\"]"), viaRun.output)
     }
 
+    /// The engine is compiled for AVX2 and FMA: on a CPU without them cnn says so and stops,
+    /// before any engine code could die of an illegal instruction.
+    func testACPUWithoutAVX2IsToldSoInsteadOfCrashing() throws {
+        let folder = try Support.temporaryFolder("cpu")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let old = folder + "/cpuinfo"
+        try "processor\t: 0\nflags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt\n".write(toFile: old, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["CNN_CPUINFO"] = old
+        let script = folder + "/one.cnn"
+        try "print(1 + 1)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        let r = try Support.run(Support.executable, ["run", script], environment: environment, timeout: 30)
+        #if arch(x86_64)
+        XCTAssertEqual(r.status, 2, r.errors)
+        XCTAssertTrue(r.errors.contains("this CPU lacks avx, avx2, fma"), r.errors)
+        XCTAssertTrue(r.errors.contains("Package.swift"), r.errors)
+        #endif
+        // This machine's own CPU runs it.
+        environment["CNN_CPUINFO"] = nil
+        let fine = try Support.run(Support.executable, ["run", script], environment: environment, timeout: 30)
+        XCTAssertEqual(fine.status, 0, fine.errors)
+        XCTAssertEqual(fine.output, "2\n")
+    }
+
     func testExitStatuses() throws {
         XCTAssertEqual(try launch([try script("print(args)")]).output, "[]\n")
         XCTAssertEqual(try launch([try script("print(args)"), "a", "b"]).output, "[\"a\", \"b\"]\n")
