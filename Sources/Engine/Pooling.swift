@@ -272,15 +272,21 @@ public func adaptiveAvgPool2d(_ x: Variable, outputSize: (Int, Int)) throws -> V
     guard h > 0, w > 0 else { throw EngineError.shapeMismatch("adaptive pooling of an empty \(h)x\(w) input") }
     let hs = (0..<oh).map { ($0 * h / oh, (($0 + 1) * h + oh - 1) / oh) }
     let ws = (0..<ow).map { ($0 * w / ow, (($0 + 1) * w + ow - 1) / ow) }
+    // Planes are independent: spread over the threads (each plane's sum keeps its order).
+    let planes = n * c
     let y = Tensor(shape: [n, c, oh, ow]) { out in
         x.value.withUnsafeBufferPointer { xs in
-            for pl in 0..<(n * c) {
-                let plane = xs.baseAddress! + pl * h * w
-                for i in 0..<oh { for j in 0..<ow {
-                    var s: Float = 0
-                    for a in hs[i].0..<hs[i].1 { for b in ws[j].0..<ws[j].1 { s += plane[a * w + b] } }
-                    out[(pl * oh + i) * ow + j] = s / Float((hs[i].1 - hs[i].0) * (ws[j].1 - ws[j].0))
-                }}
+            let xp = xs.baseAddress!, o = out.baseAddress!
+            let parts = Swift.min(Parallel.threads, Swift.max(1, planes * h * w / elementwiseParallelMinimum))
+            Parallel.forEach(parts, inline: parts <= 1) { t in
+                for pl in (planes * t / parts)..<(planes * (t + 1) / parts) {
+                    let plane = xp + pl * h * w
+                    for i in 0..<oh { for j in 0..<ow {
+                        var s: Float = 0
+                        for a in hs[i].0..<hs[i].1 { for b in ws[j].0..<ws[j].1 { s += plane[a * w + b] } }
+                        o[(pl * oh + i) * ow + j] = s / Float((hs[i].1 - hs[i].0) * (ws[j].1 - ws[j].0))
+                    }}
+                }
             }
         }
     }
