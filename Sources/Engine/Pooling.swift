@@ -103,7 +103,7 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
                     return
                 }
                 if swp == nil {
-                    Workspace.shared.withBuffer(w) { rows in
+                    Workspace.shared.withBuffer(maxPoolBufferSize(w: w, ow: ow, o)) { rows in
                         maxPoolTwoPass(plane, h: h, w: w, oh: oh, ow: ow, o, columns: columns, rows: rows, out: outp + pl * oh * ow)
                     }
                     return
@@ -133,34 +133,65 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
 
 /// One plane pooled without switches, in two passes for each output row: the maximum over the
 /// window's rows of each input column (whole rows at a time, which vectorizes), then each
-/// output's maximum over its window's columns of those. The maximum is associative (a NaN wins
-/// either way), so this is the window's maximum, without the per-tap bounds arithmetic of the
-/// one-pass loop. An output whose window holds no input pixel is 0, as there.
+/// output's maximum over its window's columns of those, tap by tap across the whole output row
+/// (which vectorizes too, with no branch for random data to mispredict). The row of column
+/// maxima sits between -inf margins as wide as the padding, and -inf never wins a window (a NaN
+/// still does), so edge windows need no bounds. The maximum is associative (a NaN wins either
+/// way), so this is the window's maximum. An output whose window holds no input pixel is 0.
 private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, _ o: PoolOptions,
                             columns: [(Int, Int)], rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
     @inline(__always) func larger(_ v: Float, _ best: Float) -> Float { !(v <= best) && !best.isNaN ? v : best }
-    columns.withUnsafeBufferPointer { cols in
-        for i in 0..<oh {
-            let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
-            let row = out + i * ow
-            guard h1 > h0 else {
-                row.initialize(repeating: 0, count: ow)
-                continue
-            }
-            rows.update(from: plane + h0 * w, count: w)
-            for r in (h0 + 1)..<h1 {
-                let src = plane + r * w
-                for c in 0..<w { rows[c] = larger(src[c], rows[c]) }
-            }
-            for j in 0..<ow {
-                let (lo, hi) = cols[j]
-                guard hi > lo else { row[j] = 0; continue }
-                var best = rows[lo]
-                for c in (lo + 1)..<hi { best = larger(rows[c], best) }
-                row[j] = best
-            }
+    let (kw, sw, left) = (o.kernel.w, o.stride.w, o.padding.left)
+    let width = maxPoolMarginWidth(w: w, ow: ow, o), perPhase = (width + sw - 1) / sw
+    let phases = rows + width
+    // rows[left + c] is input column c; the margins stay -inf.
+    rows.initialize(repeating: -.infinity, count: left)
+    (rows + left + w).initialize(repeating: -.infinity, count: width - left - w)
+    let inside = rows + left
+    let empty = columns.indices.filter { columns[$0].1 <= columns[$0].0 }
+    for i in 0..<oh {
+        let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
+        let row = out + i * ow
+        guard h1 > h0 else {
+            row.initialize(repeating: 0, count: ow)
+            continue
         }
+        inside.update(from: plane + h0 * w, count: w)
+        for r in (h0 + 1)..<h1 {
+            let src = plane + r * w
+            for c in 0..<w { inside[c] = larger(src[c], inside[c]) }
+        }
+        // Tap t of output j is rows[j·stride + t]: split into one run per phase of the stride, it
+        // is run (t mod stride) at j + t / stride, contiguous across the row.
+        let phase: (Int) -> UnsafeMutablePointer<Float>
+        if sw == 1 {
+            phase = { _ in rows }
+        } else {
+            for p in 0..<sw {
+                let dst = phases + p * perPhase
+                for m in 0..<((width - p + sw - 1) / sw) { dst[m] = rows[p + sw * m] }
+            }
+            phase = { phases + $0 * perPhase }
+        }
+        row.update(from: phase(0), count: ow)
+        for t in 1..<max(kw, 1) {
+            let tap = phase(t % sw) + t / sw
+            for j in 0..<ow { row[j] = larger(tap[j], row[j]) }
+        }
+        for j in empty { row[j] = 0 }
     }
+}
+
+/// The width of the two-pass pool's row: the input row between its margins, wide enough for
+/// every window (ceil mode's last window may reach past the right padding).
+func maxPoolMarginWidth(w: Int, ow: Int, _ o: PoolOptions) -> Int {
+    max(o.padding.left + w, (ow - 1) * o.stride.w + o.kernel.w)
+}
+
+/// The two-pass pool's buffer: the row, then the row split by phase of the stride.
+func maxPoolBufferSize(w: Int, ow: Int, _ o: PoolOptions) -> Int {
+    let width = maxPoolMarginWidth(w: w, ow: ow, o), sw = max(o.stride.w, 1)
+    return width + sw * ((width + sw - 1) / sw)
 }
 
 /// The common 2x2, stride-2 pool of one plane (every window inside it), four outputs at a time:

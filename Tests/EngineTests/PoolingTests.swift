@@ -36,9 +36,13 @@ final class PoolingTests: XCTestCase {
     func testPoolingWithoutSwitchesGivesTheSameValues() throws {
         var g = SeededGenerator(seed: 11)
         let options = [PoolOptions(kernel: 2), PoolOptions(kernel: 3, stride: 2, padding: 1),
-                       PoolOptions(kernel: (3, 2), stride: (1, 2), padding: (1, 0, 1, 1), ceilMode: true)]
+                       PoolOptions(kernel: (3, 2), stride: (1, 2), padding: (1, 0, 1, 1), ceilMode: true),
+                       // SqueezeNet's (the last window reaches past the input), and stride 1.
+                       PoolOptions(kernel: 3, stride: 2, ceilMode: true), PoolOptions(kernel: 3, stride: 1, padding: 1),
+                       PoolOptions(kernel: (2, 4), stride: (2, 3), padding: (0, 2, 0, 2), ceilMode: true)]
         for (trial, o) in options.enumerated() {
-            let x = Tensor(shape: [2, 3, 9, 11], scalars: (0..<(2 * 3 * 9 * 11)).map { i in i % 37 == 5 ? .nan : g.nextNormal() })
+            let x = Tensor(shape: [2, 3, 9, 11], scalars: (0..<(2 * 3 * 9 * 11)).map { i in
+                i % 37 == 5 ? .nan : (i % 41 == 7 ? -.infinity : g.nextNormal()) })
             let plain = try maxPool2d(Variable(x), o)
             let recorded = try maxPool2d(Variable(x, requiresGrad: true), o)
             XCTAssertFalse(plain.requiresGrad)
