@@ -36,8 +36,10 @@ final class LectureNotebookTests: XCTestCase {
             process.waitUntilExit()
             let seconds = Date().timeIntervalSince(start)
             XCTAssertEqual(process.terminationStatus, 0, "\(name): \(message)")
-            // The ImageNet notebook renders 12 class models on a real network: three minutes.
-            let limit: Double = name.contains("imagenet") ? 180 : 60
+            // A bound against a hang or a gross slowdown, not a benchmark (speed lives in `cnn bench`):
+            // the ImageNet notebook renders 12 class models on a real network, which took 164 to 206 s
+            // on an idle 2-core AMD EPYC (220 s before this round's faster kernels) and less elsewhere.
+            let limit: Double = name.contains("imagenet") ? 300 : 60
             XCTAssertLessThan(seconds, limit, "\(name) took \(Int(seconds)) s")
             let html = (try? String(contentsOf: page, encoding: .utf8)) ?? ""
             XCTAssertTrue(html.contains("data:image/png;base64,"), "\(name): no picture in the page")
