@@ -26,7 +26,7 @@ func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ 
     withoutActuallyEscaping(f) { unary(x, AnyScalarFunction(body: $0), AnyScalarOperator(body: df)) }
 }
 
-/// clamp(x, low, high); max(x, 0) with an infinite `high`.
+/// clamp(x, low, high) (ReLU6 and clip).
 struct Clamp: ScalarFunction {
     let low: Float, high: Float
     @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
@@ -99,7 +99,7 @@ struct SigmoidLinearUnit: ScalarFunction {
 
 struct SigmoidLinearUnitDerivative: ScalarOperator {
     @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float {
-        let s = 1 / (1 + fastExp(-x))
+        let s = Logistic()(x)
         return s * (1 + x * (1 - s))
     }
 }
