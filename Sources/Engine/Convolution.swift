@@ -81,15 +81,100 @@ struct ConvProblem {
     }
 }
 
+/// An elementwise activation run on a convolution's outputs as each block of them is written,
+/// while they are in cache, instead of in a pass of its own over memory: for a network run
+/// without gradients (`Network.forward` fuses a convolution with the activation that alone reads
+/// it). The functions are the activation layers' own, so the values are the same.
+enum ConvActivation: Equatable {
+    case relu
+    case clamp(low: Float, high: Float)
+    case silu
+
+    /// The activation a layer computes, if it is one of these (its forward pass; the backward
+    /// rules of ReLU do not matter without gradients).
+    init?(_ layer: Layer) {
+        switch layer.kind {
+        case "relu": self = .relu
+        case "relu6": self = .clamp(low: 0, high: 6)
+        case "silu": self = .silu
+        case "clip":
+            guard let low = try? layer.attributes.float("min", -.infinity),
+                  let high = try? layer.attributes.float("max", .infinity) else { return nil }
+            self = .clamp(low: low, high: high)
+        default: return nil
+        }
+    }
+
+    @inline(__always)
+    func apply(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        @inline(__always) func run<F: ScalarFunction>(_ f: F) { for i in 0..<count { p[i] = f(p[i]) } }
+        switch self {
+        case .relu: run(Rectifier())
+        case .clamp(let low, let high): run(Clamp(low: low, high: high))
+        case .silu: run(SigmoidLinearUnit())
+        }
+    }
+
+    /// How many convolutions have run with their activation (for tests).
+    static var runs: Int { counter.withLock { $0 } }
+    fileprivate static let counter = LockedCounter()
+
+    /// The same activation as its own op, for what fusing must agree with.
+    func callAsFunction(_ x: Variable) -> Variable {
+        switch self {
+        case .relu: return Engine.relu(x)
+        case .clamp(let low, let high): return clip(x, min: low, max: high)
+        case .silu: return Engine.silu(x)
+        }
+    }
+}
+
+/// How the patch path cuts a convolution into work for the threads: blocks of output positions
+/// for each image and group and, when those are too few to keep every thread busy (a small image,
+/// the late layers of a network), each block's output channels in chunks. A 1x1 convolution on a
+/// 7x7 image is one block of 49 positions: whole, it would run on one core.
+struct PatchSplit {
+    let block: Int, blocks: Int
+    /// Output channels per chunk, and chunks per block (1: the block is not cut).
+    let chunk: Int, chunks: Int
+    let inline: Bool
+
+    init(_ pr: ConvProblem, threads: Int, inline: Bool) {
+        let P = pr.positions
+        var block = pr.blockPositions, blocks = (P + block - 1) / block
+        var chunk = pr.kg, chunks = 1
+        self.inline = inline
+        let tasks = pr.n * pr.groups * blocks
+        if !inline, threads > 1, tasks < 4 * threads, P > 0 {
+            // Cut each block into as many pieces as make the total a multiple of the threads.
+            var a = tasks, b = threads
+            while b != 0 { (a, b) = (b, a % b) }
+            let pieces = threads / a
+            // Cut where the repeated work is smaller: each piece of a block of positions packs the
+            // block's weights again (kg x rows), each chunk of channels packs the patches (rows x positions).
+            if P >= pr.kg {
+                let size = ((P + blocks * pieces - 1) / (blocks * pieces) + 7) / 8 * 8
+                if size >= 32 { block = size; blocks = (P + size - 1) / size }
+            } else {
+                let size = ((pr.kg + pieces - 1) / pieces + 7) / 8 * 8
+                if size >= 16 { chunk = size; chunks = (pr.kg + size - 1) / size }
+            }
+        }
+        self.block = block; self.blocks = blocks; self.chunk = chunk; self.chunks = chunks
+    }
+}
+
 enum ConvKernels {
     // MARK: forward
 
-    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
-        Winograd.applies(to: pr) ? Winograd.forward(x, w, b, pr) : patchForward(x, w, b, pr)
+    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, then activation: ConvActivation? = nil) -> Tensor {
+        Winograd.applies(to: pr) ? Winograd.forward(x, w, b, pr, then: activation) : patchForward(x, w, b, pr, then: activation)
     }
 
     /// y = W · im2col(x) + b, blocked over output positions (the direct loops for depthwise).
-    static func patchForward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem) -> Tensor {
+    /// With `activation`, each block of outputs is passed through it as soon as it is written,
+    /// while it is still in cache: the same values as the activation applied afterwards.
+    static func patchForward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, then activation: ConvActivation? = nil) -> Tensor {
         // The matrix products (beta 0, or 1 onto the bias they write first) and the stride-1
         // depthwise path write every output; only the strided depthwise loops add into theirs,
         // so only they need zeros to start from.
@@ -100,40 +185,68 @@ enum ConvKernels {
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
             let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
             if pr.isDepthwise {
-                depthwiseForward(xp, wp, yp, pr)
-                if let bias {
-                    Parallel.forEach(pr.n * pr.k, inline: pr.n * pr.k * P < elementwiseParallelMinimum) { plane in
-                        let row = yp + plane * P, v = bias[plane % pr.k]
-                        for p in 0..<P { row[p] += v }
-                    }
-                }
+                bias.withUnsafeOptionalPointer { bp in depthwiseForward(xp, wp, bp, yp, pr, then: activation) }
             } else {
-                let block = pr.blockPositions
-                let blocks = (P + block - 1) / block
-                let units = pr.n * pr.groups * blocks
-                Parallel.forEach(units, inline: pr.flops < 2e6) { u in
-                    let blk = u % blocks, ng = u / blocks, gi = ng % pr.groups, ni = ng / pr.groups
+                let s = PatchSplit(pr, threads: Parallel.threads, inline: pr.flops < 2e6)
+                let block = s.block, blocks = s.blocks, tasks = pr.n * pr.groups * blocks
+                /// Where the block's patch matrix starts: x itself for a 1x1 convolution, else im2col's copy.
+                func task(_ t: Int) -> (xg: UnsafePointer<Float>, wg: UnsafePointer<Float>, yg: UnsafeMutablePointer<Float>, p0: Int, p1: Int, gi: Int) {
+                    let blk = t % blocks, ng = t / blocks, gi = ng % pr.groups, ni = ng / pr.groups
                     let p0 = blk * block, p1 = min(P, p0 + block)
-                    let xg = xp + (ni * pr.c + gi * pr.cg) * H * W
-                    let wg = wp + gi * pr.kg * pr.rows
-                    let yg = yp + (ni * pr.k + gi * pr.kg) * P + p0
-                    // The bias is written into this block of outputs first and the product added
-                    // to it (beta 1): no pass to zero the outputs and no second pass to add it.
+                    return (xp + (ni * pr.c + gi * pr.cg) * H * W, wp + gi * pr.kg * pr.rows,
+                            yp + (ni * pr.k + gi * pr.kg) * P + p0, p0, p1, gi)
+                }
+                /// Output channels r0..<r1 of a block: the bias written first and the product added
+                /// to it (beta 1), so there is no pass to zero the outputs and none to add the bias.
+                func multiply(_ t: Int, rows r0: Int, _ r1: Int, patches: UnsafePointer<Float>, ldb: Int) {
+                    let (_, wg, yg, p0, p1, gi) = task(t)
                     var beta: Float = 0
                     if let bias {
-                        for r in 0..<pr.kg {
+                        for r in r0..<r1 {
                             let row = yg + r * P, v = bias[gi * pr.kg + r]
                             for p in 0..<(p1 - p0) { row[p] = v }
                         }
                         beta = 1
                     }
-                    if pr.isPointwise {
-                        BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: xg + p0, ldb: P, beta: beta, c: yg, ldc: P)
-                    } else {
-                        Workspace.shared.withBuffer(pr.rows * (p1 - p0)) { cols in
-                            im2col(xg, pr.g, channels: 0, pr.cg, positions: p0, p1, into: cols)
-                            BLAS.sgemm(m: pr.kg, n: p1 - p0, k: pr.rows, a: wg, lda: pr.rows, b: cols, ldb: p1 - p0,
-                                       beta: beta, c: yg, ldc: P)
+                    BLAS.sgemm(m: r1 - r0, n: p1 - p0, k: pr.rows, a: wg + r0 * pr.rows, lda: pr.rows, b: patches, ldb: ldb,
+                               beta: beta, c: yg + r0 * P, ldc: P)
+                    if let activation { for r in r0..<r1 { activation.apply(yg + r * P, count: p1 - p0) } }
+                }
+                if s.chunks == 1 {
+                    Parallel.forEach(tasks, inline: s.inline) { t in
+                        let (xg, _, _, p0, p1, _) = task(t)
+                        if pr.isPointwise {
+                            multiply(t, rows: 0, pr.kg, patches: xg + p0, ldb: P)
+                        } else {
+                            Workspace.shared.withBuffer(pr.rows * (p1 - p0)) { cols in
+                                im2col(xg, pr.g, channels: 0, pr.cg, positions: p0, p1, into: cols)
+                                multiply(t, rows: 0, pr.kg, patches: cols, ldb: p1 - p0)
+                            }
+                        }
+                    }
+                } else {
+                    // Fewer blocks than threads: each block's output channels are cut into chunks,
+                    // which share the block's patch matrix, made once (split by channels across the threads).
+                    let stride = pr.rows * block
+                    Workspace.shared.withBuffer(pr.isPointwise ? 0 : tasks * stride) { shared in
+                        if !pr.isPointwise {
+                            let parts = min(pr.cg, Parallel.threads)
+                            Parallel.forEach(tasks * parts) { u in
+                                let t = u / parts, part = u % parts
+                                let (xg, _, _, p0, p1, _) = task(t)
+                                let c0 = pr.cg * part / parts, c1 = pr.cg * (part + 1) / parts
+                                im2col(xg, pr.g, channels: c0, c1, positions: p0, p1,
+                                       into: shared + t * stride + c0 * pr.g.kernelArea * (p1 - p0))
+                            }
+                        }
+                        Parallel.forEach(tasks * s.chunks) { u in
+                            let t = u / s.chunks, r0 = (u % s.chunks) * s.chunk, r1 = min(pr.kg, r0 + s.chunk)
+                            let (xg, _, _, p0, p1, _) = task(t)
+                            if pr.isPointwise {
+                                multiply(t, rows: r0, r1, patches: xg + p0, ldb: P)
+                            } else {
+                                multiply(t, rows: r0, r1, patches: shared + t * stride, ldb: p1 - p0)
+                            }
                         }
                     }
                 }
@@ -149,7 +262,9 @@ enum ConvKernels {
     /// long and vectorized even on 7x7 planes. A larger stride has fewer outputs than inputs,
     /// and there the copy would cost more than the bounds checks it saves: each output row
     /// takes its valid taps directly from the input.
-    static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem) {
+    /// Each plane then gets its bias and `activation` while it is in cache.
+    static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                 _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem, then activation: ConvActivation? = nil) {
         let g = pr.g, OH = g.outHeight, OW = g.outWidth, H = g.height, W = g.width
         let KH = g.kernelHeight, KW = g.kernelWidth
         let PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
@@ -211,6 +326,11 @@ enum ConvKernels {
                             }
                         }
                     }
+                    if let bias {
+                        let v = bias[ko]
+                        for p in 0..<(OH * OW) { out[p] += v }
+                    }
+                    activation?.apply(out, count: OH * OW)
                 }
             }
         }
@@ -506,6 +626,15 @@ func accumulate(units: Int, count: Int, into result: UnsafeMutablePointer<Float>
 }
 
 // MARK: - The op on variables
+
+/// activation(conv2d(x, w) + b) in one pass over the outputs, when no gradient is wanted
+/// (nil when some input records one: then the two ops run on their own, on the tape).
+func conv2d(_ x: Variable, _ w: Variable, _ b: Variable?, _ options: ConvOptions, then activation: ConvActivation) throws -> Variable? {
+    guard !x.requiresGrad, !w.requiresGrad, b?.requiresGrad != true else { return nil }
+    let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: b?.shape, options: options)
+    ConvActivation.counter.withLock { $0 += 1 }
+    return Variable(ConvKernels.forward(x.value, w.value, b?.value, pr, then: activation))
+}
 
 /// y = conv2d(x, w) + b, recorded for automatic differentiation.
 public func conv2d(_ x: Variable, _ w: Variable, _ b: Variable? = nil, _ options: ConvOptions = ConvOptions()) throws -> Variable {

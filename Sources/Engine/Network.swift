@@ -114,8 +114,12 @@ public final class Network {
         var lastUse: [String: Int] = [:]
         for (i, node) in nodes.enumerated() where i <= stop { for input in node.inputs { lastUse[input] = i } }
         let keep = Set(outputs)
+        // Without gradients, a convolution whose output only an activation reads, and nobody
+        // asks for, runs with the activation applied to each block as it is written.
+        let fuses = !x.requiresGrad && !context.trackParameters && !context.training
         var values: [String: Variable] = [Network.inputName: x]
-        for i in 0...max(stop, -1) where stop >= 0 {
+        var i = 0
+        while i <= stop {
             if context.isCancelled() { throw EngineError.cancelled }
             let node = nodes[i]
             var ins: [Variable] = []
@@ -123,12 +127,21 @@ public final class Network {
                 guard let v = values[name] else { throw EngineError.invalidArgument("layer '\(node.name)' reads '\(name)', which has no value") }
                 ins.append(v)
             }
+            var ran = i
             do {
-                values[node.name] = try node.layer.forward(ins, name: node.name, context: context)
+                if fuses, i < stop, let conv = node.layer as? Conv2dLayer, nodes[i + 1].inputs == [node.name],
+                   lastUse[node.name] == i + 1, !keep.contains(node.name), let activation = ConvActivation(nodes[i + 1].layer),
+                   let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
+                    ran = i + 1
+                    values[nodes[ran].name] = y
+                } else {
+                    values[node.name] = try node.layer.forward(ins, name: node.name, context: context)
+                }
             } catch let e as EngineError {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
             }
             for name in node.inputs where lastUse[name] == i && !keep.contains(name) { values[name] = nil }
+            i = ran + 1
         }
         return try outputs.map {
             guard let v = values[$0] else { throw EngineError.unknownName($0, candidates: layerNames) }

@@ -59,8 +59,9 @@ enum Winograd {
     /// With `flipped`, w is [C, K, 3, 3] and the filters are its flipped, transposed ones,
     /// W'[k, c, i, j] = w[c, k, 2 - i, 2 - j]: the input gradient of a stride-1 convolution of w is
     /// this convolution of dy. The filter transform reads them out of w, so W' is never built.
+    /// With `activation`, each run of output rows goes through it as soon as it is transformed.
     static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, flipped: Bool = false,
-                        blockTiles: Int? = nil) -> Tensor {
+                        blockTiles: Int? = nil, then activation: ConvActivation? = nil) -> Tensor {
         precondition(isWinogradShape(pr))
         counter.withLock { $0 += 1 }
         let p = Plan(pr, blockTiles: blockTiles)
@@ -70,7 +71,7 @@ enum Winograd {
                 bias.withUnsafeOptionalPointer { bp in
                     FilterCache.shared.transformed(w, flipped: flipped, k: pr.k, c: pr.c,
                                                    transform: { transformFilters(wb.baseAddress!, p, flipped: flipped, into: $0) }) { u in
-                        run(xb.baseAddress!, u, bp, yb.baseAddress!, p)
+                        run(xb.baseAddress!, u, bp, yb.baseAddress!, p, activation)
                     }
                 }
             }}
@@ -114,7 +115,7 @@ enum Winograd {
     /// at a time of up to twice the usual size, each step split across the threads: the 16 products
     /// go to different threads, so that U, large in those layers, is read once.
     static func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                    _ y: UnsafeMutablePointer<Float>, _ p: Plan) {
+                    _ y: UnsafeMutablePointer<Float>, _ p: Plan, _ activation: ConvActivation?) {
         guard p.tiles > 0 else { return }  // an empty batch
         let threads = Parallel.threads
         if p.tiles >= threads * p.blockTiles {
@@ -129,7 +130,7 @@ enum Winograd {
                     let v = scratch, m = scratch + 16 * p.c * p.rowStride(count)
                     transformInput(x, p, tiles: t0, t1, channels: 0, p.c, into: v)
                     for xi in 0..<16 { multiply(xi, u, v, m, p, count) }
-                    transformOutput(m, bias, p, tiles: t0, t1, channels: 0, p.k, into: y)
+                    transformOutput(m, bias, p, tiles: t0, t1, channels: 0, p.k, into: y, then: activation)
                 }
             }
         } else {
@@ -147,7 +148,7 @@ enum Winograd {
                     Parallel.forEach(16, inline: p.inline) { xi in multiply(xi, u, v, m, p, count) }
                     Parallel.forEach(parts, inline: p.inline) { i in
                         let (k0, k1) = share(i, of: parts, p.k)
-                        transformOutput(m, bias, p, tiles: t0, t1, channels: k0, k1, into: y)
+                        transformOutput(m, bias, p, tiles: t0, t1, channels: k0, k1, into: y, then: activation)
                     }
                 }
             }
@@ -324,7 +325,8 @@ enum Winograd {
     /// the last group of a run through a scratch, which keeps only what lies inside the output
     /// (tiles hang over the bottom or right edge when the output size is odd).
     static func transformOutput(_ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ p: Plan,
-                                tiles t0: Int, _ t1: Int, channels k0: Int, _ k1: Int, into y: UnsafeMutablePointer<Float>) {
+                                tiles t0: Int, _ t1: Int, channels k0: Int, _ k1: Int, into y: UnsafeMutablePointer<Float>,
+                                then activation: ConvActivation? = nil) {
         let stride = p.rowStride(t1 - t0)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { scratch in
             let tile = scratch.baseAddress!
@@ -347,6 +349,11 @@ enum Winograd {
                         let columns = min(8, p.outWidth - 2 * j, 2 * (b - j))  // not past the run: the next block's
                         for r in 0..<rowsInside { for s in 0..<columns { y0[r * p.outWidth + 2 * j + s] = tile[8 * r + s] } }
                         j += 4
+                    }
+                    if let activation {
+                        // The output columns of tiles a..<b, on the rows they cover.
+                        let count = min(p.outWidth, 2 * b) - 2 * a
+                        for r in 0..<rowsInside { activation.apply(y0 + r * p.outWidth + 2 * a, count: count) }
                     }
                 }
                 t += b - a

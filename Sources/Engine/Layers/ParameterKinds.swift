@@ -108,6 +108,11 @@ public final class Conv2dLayer: Layer {
         try conv2d(try single(inputs), variable("weight", name, context)!, variable("bias", name, context), options)
     }
 
+    /// The output passed through `activation` as it is written (nil when a gradient is recorded).
+    func forward(_ inputs: [Variable], name: String, context: ForwardContext, then activation: ConvActivation) throws -> Variable? {
+        try conv2d(try single(inputs), variable("weight", name, context)!, variable("bias", name, context), options, then: activation)
+    }
+
     public override func outputShape(_ inputs: [[Int]]) throws -> [Int] {
         guard let s = inputs.first, let w = parameters["weight"] else { throw EngineError.invalidArgument("conv2d takes one input") }
         return try ConvProblem(input: s, weight: w.shape, bias: nil, options: options).outputShape
