@@ -175,10 +175,10 @@ enum ConvKernels {
     /// With `activation`, each block of outputs is passed through it as soon as it is written,
     /// while it is still in cache: the same values as the activation applied afterwards.
     static func patchForward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, then activation: ConvActivation? = nil) -> Tensor {
-        // The matrix products (beta 0, or 1 onto the bias they write first) and the stride-1
-        // depthwise path write every output; only the strided depthwise loops add into theirs,
-        // so only they need zeros to start from.
-        let overwrites = !pr.isDepthwise || (pr.g.strideH == 1 && pr.g.strideW == 1)
+        // The matrix products (beta 0, or 1 onto the bias they write first) and the depthwise
+        // paths of stride 1 and 2 write every output; only the other strided depthwise loops add
+        // into theirs, so only they need zeros to start from.
+        let overwrites = !pr.isDepthwise || (pr.g.strideH == 1 && pr.g.strideW == 1) || depthwiseSplitsPhases(pr.g)
         var y = overwrites ? Tensor(shape: pr.outputShape, unsafeUninitialized: { _ in }) : Tensor(zeros: pr.outputShape)
         let P = pr.positions, H = pr.g.height, W = pr.g.width
         let bias = b?.scalars
@@ -259,9 +259,10 @@ enum ConvKernels {
     /// With stride 1 each plane is copied into a zero-padded buffer, so that no tap needs a bounds
     /// check, and each tap sweeps the padded plane in one run: output row oh is computed at the
     /// padded width ("wide" rows, whose extra columns are dropped), which keeps the inner loop
-    /// long and vectorized even on 7x7 planes. A larger stride has fewer outputs than inputs,
-    /// and there the copy would cost more than the bounds checks it saves: each output row
-    /// takes its valid taps directly from the input.
+    /// long and vectorized even on 7x7 planes. With stride 2 (the down-sampling blocks of
+    /// MobileNet and EfficientNet) the padded plane is first split into its four phases (even
+    /// and odd rows by even and odd columns): each tap then reads one phase at stride 1, and the
+    /// same wide sweep applies. Other strides take each output row's valid taps from the input.
     /// Each plane then gets its bias and `activation` while it is in cache.
     static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                  _ y: UnsafeMutablePointer<Float>, _ pr: ConvProblem, then activation: ConvActivation? = nil) {
@@ -270,46 +271,43 @@ enum ConvKernels {
         let PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
         guard OH > 0, OW > 0 else { return }
         let unitStride = g.strideH == 1 && g.strideW == 1
-        // Stride 2 (EfficientNet's and MobileNet's down-sampling blocks): the padded plane split
-        // into its even and odd columns, so that every tap reads a contiguous run.
-        let halfStride = g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1
-        let evenWidth = (PW + 1) / 2, oddWidth = PW / 2
+        let halfStride = depthwiseSplitsPhases(g)
+        // A phase's size: the padded plane's rows and columns of one parity, rounded up.
+        let EH = (PH + 1) / 2, EW = (PW + 1) / 2
         let sh = g.strideH, sw = g.strideW
         let columns = (0..<KW).map { g.validColumns($0) }
-        // wide[oh·PW + ow] for ow < OW of every row; the last row needs only OW entries, which
-        // keeps every tap's reads inside the padded plane.
-        let wideCount = unitStride ? (OH - 1) * PW + OW : 0
-        // Where each tap starts in the padded plane (stride 1), in the order of the weights.
-        let offsets = (0..<(KH * KW)).map { t in (t / KW) * g.dilationH * PW + (t % KW) * g.dilationW }
+        // The buffer the taps read (padded plane, or its phases), the width of a wide row in it,
+        // and where each tap starts, in the order of the weights.
+        let (bufferCount, rowWidth, offsets): (Int, Int, [Int])
+        if unitStride {
+            (bufferCount, rowWidth) = (PH * PW, PW)
+            offsets = (0..<(KH * KW)).map { t in (t / KW) * g.dilationH * PW + (t % KW) * g.dilationW }
+        } else if halfStride {
+            (bufferCount, rowWidth) = (4 * EH * EW, EW)
+            offsets = (0..<(KH * KW)).map { t in
+                let ki = t / KW, kj = t % KW
+                return ((ki & 1) * 2 + (kj & 1)) * EH * EW + (ki >> 1) * EW + (kj >> 1)
+            }
+        } else {
+            (bufferCount, rowWidth, offsets) = (0, 0, [])
+        }
+        // wide[oh·rowWidth + ow] for ow < OW of every row; the last row needs only OW entries,
+        // which keeps every tap's reads inside the buffer.
+        let wideCount = rowWidth > 0 ? (OH - 1) * rowWidth + OW : 0
         let planes = pr.n * pr.k
         let (chunk, units) = planeChunks(planes)
         Parallel.forEach(units, inline: pr.flops < 2e6) { u in
-            Workspace.shared.withBuffer(unitStride ? PH * PW + wideCount : halfStride ? PH * PW : 0) { padded in
-                let wide = padded + PH * PW
+            Workspace.shared.withBuffer(bufferCount + wideCount) { buffer in
+                let wide = buffer + bufferCount
                 for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
                     let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
                     let input = x + (ni * pr.c + ci) * H * W
                     let out = y + plane * OH * OW
                     let wk = w + ko * KH * KW
-                    if unitStride {
-                        padPlane(input, into: padded, g)
-                        sumOfTaps(padded, offsets: offsets, weights: wk, into: wide, count: wideCount)
-                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * PW, count: OW) }
-                    } else if halfStride {
-                        splitColumns(input, into: padded, g)
-                        let even = padded, odd = padded + PH * evenWidth
-                        for oh in 0..<OH {
-                            let orow = out + oh * OW
-                            for ki in 0..<KH {
-                                let r = oh * 2 + ki
-                                for kj in 0..<KW {
-                                    let wv = wk[ki * KW + kj]
-                                    // Padded column 2·ow + kj: even column ow + kj/2, or odd column ow + kj/2.
-                                    let src = kj & 1 == 0 ? even + r * evenWidth + kj / 2 : odd + r * oddWidth + kj / 2
-                                    for ow in 0..<OW { orow[ow] += wv * src[ow] }
-                                }
-                            }
-                        }
+                    if rowWidth > 0 {
+                        if unitStride { padPlane(input, into: buffer, g) } else { splitPhases(input, into: buffer, g) }
+                        sumOfTaps(buffer, offsets: offsets, weights: wk, into: wide, count: wideCount)
+                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * rowWidth, count: OW) }
                     } else {
                         for oh in 0..<OH {
                             let orow = out + oh * OW
@@ -336,57 +334,66 @@ enum ConvKernels {
         }
     }
 
-    /// out[i] = Σ_t weights[t] · source[offsets[t] + i] for i < count: eight outputs at a time
-    /// kept in registers across all the taps, so each output is stored once rather than once a tap.
+    /// Whether a depthwise convolution takes the four-phase path (stride 2, no dilation).
+    static func depthwiseSplitsPhases(_ g: ConvGeometry) -> Bool {
+        g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1
+    }
+
+    /// out[i] = Σ_t weights[t] · source[offsets[t] + i] for i < count: 32 outputs at a time kept in
+    /// registers across all the taps (four lanes of eight, multiply-adds fused), so each output
+    /// is stored once rather than once a tap.
     static func sumOfTaps(_ source: UnsafePointer<Float>, offsets: [Int], weights: UnsafePointer<Float>,
                           into out: UnsafeMutablePointer<Float>, count: Int) {
         offsets.withUnsafeBufferPointer { offsets in
             let taps = offsets.count
-            @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD4<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) }
+            @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+            @inline(__always) func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+                UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+            }
             var i = 0
-            while i + 8 <= count {
-                var a0 = SIMD4<Float>(repeating: 0), a1 = SIMD4<Float>(repeating: 0)
+            while i + 32 <= count {
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 for t in 0..<taps {
-                    let p = source + offsets[t] + i, wv = SIMD4<Float>(repeating: weights[t])
-                    a0 += wv * load(p)
-                    a1 += wv * load(p + 4)
+                    let p = source + offsets[t] + i, wv = SIMD8<Float>(repeating: weights[t])
+                    a0.addProduct(wv, load(p))
+                    a1.addProduct(wv, load(p + 8))
+                    a2.addProduct(wv, load(p + 16))
+                    a3.addProduct(wv, load(p + 24))
                 }
-                UnsafeMutableRawPointer(out + i).storeBytes(of: a0, as: SIMD4<Float>.self)
-                UnsafeMutableRawPointer(out + i + 4).storeBytes(of: a1, as: SIMD4<Float>.self)
+                store(a0, out + i); store(a1, out + i + 8); store(a2, out + i + 16); store(a3, out + i + 24)
+                i += 32
+            }
+            while i + 8 <= count {
+                var a = SIMD8<Float>()
+                for t in 0..<taps { a.addProduct(SIMD8<Float>(repeating: weights[t]), load(source + offsets[t] + i)) }
+                store(a, out + i)
                 i += 8
             }
             while i < count {
                 var a: Float = 0
-                for t in 0..<taps { a += weights[t] * source[offsets[t] + i] }
+                for t in 0..<taps { a.addProduct(weights[t], source[offsets[t] + i]) }
                 out[i] = a
                 i += 1
             }
         }
     }
 
-    /// The zero-padded plane of `source` as two planes, its even columns ((PW + 1) / 2 of them a
-    /// row) and then its odd ones (PW / 2 a row), PH rows each.
-    static func splitColumns(_ source: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    /// The zero-padded plane of `source` as its four phases, each ((PH + 1) / 2) x ((PW + 1) / 2):
+    /// phase (r, c) at (2r + c) · phase size holds padded[2i + r][2j + c] at [i][j] (zero past the
+    /// padded plane).
+    static func splitPhases(_ source: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
         let H = g.height, W = g.width, PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
-        let evenWidth = (PW + 1) / 2, oddWidth = PW / 2
-        for r in 0..<PH {
-            let even = buffer + r * evenWidth, odd = buffer + PH * evenWidth + r * oddWidth
-            let ir = r - g.padTop
-            guard ir >= 0 && ir < H else {
-                even.initialize(repeating: 0, count: evenWidth)
-                odd.initialize(repeating: 0, count: oddWidth)
-                continue
-            }
-            let row = source + ir * W
-            // Padded column c holds input column c - padLeft: even columns 2e, odd ones 2e + 1.
-            for (half, width, first) in [(even, evenWidth, 0), (odd, oddWidth, 1)] {
-                // The columns e whose input column 2e + first - padLeft lies in 0..<W.
-                let lo = Swift.min(width, Swift.max(0, (g.padLeft - first + 1) / 2))
-                let hi = Swift.max(lo, Swift.min(width, (W + g.padLeft - first + 1) / 2))
-                half.initialize(repeating: 0, count: lo)
-                let from = row + 2 * lo + first - g.padLeft
-                for e in 0..<(hi - lo) { half[lo + e] = from[2 * e] }
-                (half + hi).initialize(repeating: 0, count: width - hi)
+        let EH = (PH + 1) / 2, EW = (PW + 1) / 2
+        buffer.initialize(repeating: 0, count: 4 * EH * EW)
+        for c in 0..<2 {
+            // The columns j whose input column 2j + c - padLeft lies in 0..<W.
+            let lo = Swift.min(EW, Swift.max(0, (g.padLeft - c + 1) / 2))
+            let hi = Swift.max(lo, Swift.min(EW, (W + g.padLeft - c + 1) / 2))
+            for ir in 0..<H {
+                let pr = ir + g.padTop
+                let dst = buffer + ((pr & 1) * 2 + c) * EH * EW + (pr >> 1) * EW
+                let from = source + ir * W + 2 * lo + c - g.padLeft
+                for e in 0..<(hi - lo) { dst[lo + e] = from[2 * e] }
             }
         }
     }
