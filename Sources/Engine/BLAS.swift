@@ -72,10 +72,11 @@ public enum Parallel {
     @inline(__always)
     public static func forEach(_ count: Int, inline: Bool = false, _ body: (Int) -> Void) {
         _ = blasSetUp
-        if count <= 1 || inline || threads == 1 || pthread_getspecific(serialKey) != nil {
+        if count <= 1 || inline || threads == 1 || pthread_getspecific(serialKey) != nil || pthread_getspecific(poolKey) != nil {
             for i in 0..<count { body(i) }
             return
         }
+        if let pool, pool.workers == threads - 1, pool.run(count, body) { return }
         // The body runs on several threads at once, each index once: every caller writes a
         // part of its output that no other index touches (the kernels' blocks and planes), which
         // is the promise the compiler cannot see through the pointers they capture.
@@ -83,6 +84,27 @@ public enum Parallel {
             let shared = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: count) { shared.value($0) }
         }
+    }
+
+    /// The worker threads, one fewer than the CPUs (the caller is the last): when `threads` is
+    /// set to another number (tests), or another thread's job holds them, Dispatch's pool runs the job.
+    private static let pool: WorkerPool? = {
+        let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return threads > 1 && threads <= cpus ? WorkerPool(workers: threads - 1) : nil
+    }()
+
+    /// Set while a thread runs a piece of a pool's job: a parallel loop inside it runs inline.
+    private static let poolKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static func insidePool(_ body: () -> Void) {
+        let previous = pthread_getspecific(poolKey)
+        pthread_setspecific(poolKey, UnsafeRawPointer(bitPattern: 1))
+        body()
+        pthread_setspecific(poolKey, previous)
     }
 
     /// Makes sure BLAS runs single-threaded under the engine's own threads.

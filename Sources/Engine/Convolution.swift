@@ -130,26 +130,28 @@ enum ConvActivation: Equatable {
 }
 
 /// How the patch path cuts a convolution into work for the threads: blocks of output positions
-/// for each image and group and, when those are too few to keep every thread busy (a small image,
-/// the late layers of a network), each block's output channels in chunks. A 1x1 convolution on a
-/// 7x7 image is one block of 49 positions: whole, it would run on one core.
+/// for each image and group and, when those are few (a small image, the late layers of a
+/// network), each block's output channels in chunks, or its positions in smaller blocks. A 1x1
+/// convolution on a 7x7 image is one block of 49 positions: whole, it would run on one core.
+/// The cut depends on the shapes alone, never on the number of threads, so a network gives the
+/// same outputs on any number of cores (as Winograd's blocks do).
 struct PatchSplit {
     let block: Int, blocks: Int
     /// Output channels per chunk, and chunks per block (1: the block is not cut).
     let chunk: Int, chunks: Int
     let inline: Bool
+    /// Pieces of work a convolution is cut into at least, when it is large enough to be run on
+    /// several threads: enough to share evenly among 2, 4 or 8.
+    static let pieces = 8
 
-    init(_ pr: ConvProblem, threads: Int, inline: Bool) {
+    init(_ pr: ConvProblem, inline: Bool) {
         let P = pr.positions
         var block = pr.blockPositions, blocks = (P + block - 1) / block
         var chunk = pr.kg, chunks = 1
         self.inline = inline
         let tasks = pr.n * pr.groups * blocks
-        if !inline, threads > 1, tasks < 4 * threads, P > 0 {
-            // Cut each block into as many pieces as make the total a multiple of the threads.
-            var a = tasks, b = threads
-            while b != 0 { (a, b) = (b, a % b) }
-            let pieces = threads / a
+        if !inline, tasks < PatchSplit.pieces, P > 0 {
+            let pieces = (PatchSplit.pieces + tasks - 1) / tasks
             // Cut where the repeated work is smaller: each piece of a block of positions packs the
             // block's weights again (kg x rows), each chunk of channels packs the patches (rows x positions).
             if P >= pr.kg {
@@ -187,7 +189,7 @@ enum ConvKernels {
             if pr.isDepthwise {
                 bias.withUnsafeOptionalPointer { bp in depthwiseForward(xp, wp, bp, yp, pr, then: activation) }
             } else {
-                let s = PatchSplit(pr, threads: Parallel.threads, inline: pr.flops < 2e6)
+                let s = PatchSplit(pr, inline: pr.flops < 2e6)
                 let block = s.block, blocks = s.blocks, tasks = pr.n * pr.groups * blocks
                 /// Where the block's patch matrix starts: x itself for a 1x1 convolution, else im2col's copy.
                 func task(_ t: Int) -> (xg: UnsafePointer<Float>, wg: UnsafePointer<Float>, yg: UnsafeMutablePointer<Float>, p0: Int, p1: Int, gi: Int) {
@@ -200,6 +202,15 @@ enum ConvKernels {
                 /// to it (beta 1), so there is no pass to zero the outputs and none to add the bias.
                 func multiply(_ t: Int, rows r0: Int, _ r1: Int, patches: UnsafePointer<Float>, ldb: Int) {
                     let (_, wg, yg, p0, p1, gi) = task(t)
+                    if P == 1 {
+                        // One position (a squeeze-excitation block's 1x1 convolutions on a pooled
+                        // vector): a matrix-vector product, its outputs contiguous (P = 1).
+                        BLAS.sgemv(transpose: false, rows: r1 - r0, columns: pr.rows, a: wg + r0 * pr.rows, lda: pr.rows,
+                                   x: patches, y: yg + r0)
+                        if let bias { for r in r0..<r1 { yg[r] += bias[gi * pr.kg + r] } }
+                        activation?.apply(yg + r0, count: r1 - r0)
+                        return
+                    }
                     var beta: Float = 0
                     if let bias {
                         for r in r0..<r1 {
@@ -340,8 +351,9 @@ enum ConvKernels {
     }
 
     /// out[i] = Σ_t weights[t] · source[offsets[t] + i] for i < count: 32 outputs at a time kept in
-    /// registers across all the taps (four lanes of eight, multiply-adds fused), so each output
-    /// is stored once rather than once a tap.
+    /// registers across all the taps (four lanes of eight), so each output is stored once rather
+    /// than once a tap. Each product is rounded before it is added, in the order of the taps, as
+    /// the loops of the other strides do: the paths give the same values.
     static func sumOfTaps(_ source: UnsafePointer<Float>, offsets: [Int], weights: UnsafePointer<Float>,
                           into out: UnsafeMutablePointer<Float>, count: Int) {
         offsets.withUnsafeBufferPointer { offsets in
@@ -355,23 +367,23 @@ enum ConvKernels {
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 for t in 0..<taps {
                     let p = source + offsets[t] + i, wv = SIMD8<Float>(repeating: weights[t])
-                    a0.addProduct(wv, load(p))
-                    a1.addProduct(wv, load(p + 8))
-                    a2.addProduct(wv, load(p + 16))
-                    a3.addProduct(wv, load(p + 24))
+                    a0 += wv * load(p)
+                    a1 += wv * load(p + 8)
+                    a2 += wv * load(p + 16)
+                    a3 += wv * load(p + 24)
                 }
                 store(a0, out + i); store(a1, out + i + 8); store(a2, out + i + 16); store(a3, out + i + 24)
                 i += 32
             }
             while i + 8 <= count {
                 var a = SIMD8<Float>()
-                for t in 0..<taps { a.addProduct(SIMD8<Float>(repeating: weights[t]), load(source + offsets[t] + i)) }
+                for t in 0..<taps { a += SIMD8<Float>(repeating: weights[t]) * load(source + offsets[t] + i) }
                 store(a, out + i)
                 i += 8
             }
             while i < count {
                 var a: Float = 0
-                for t in 0..<taps { a.addProduct(weights[t], source[offsets[t] + i]) }
+                for t in 0..<taps { a += weights[t] * source[offsets[t] + i] }
                 out[i] = a
                 i += 1
             }

@@ -110,18 +110,20 @@ enum Winograd {
     /// Floats of V and M per block (1 MB).
     static let blockBudget = 1 << 18
 
-    /// With a block for every thread, the threads take whole blocks (each one transforms, multiplies
+    /// With eight blocks or more, the threads take whole blocks (each one transforms, multiplies
     /// and transforms back on its own core). With fewer tiles (small images, late layers), one block
     /// at a time of up to twice the usual size, each step split across the threads: the 16 products
     /// go to different threads, so that U, large in those layers, is read once.
     static func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                     _ y: UnsafeMutablePointer<Float>, _ p: Plan, _ activation: ConvActivation?) {
         guard p.tiles > 0 else { return }  // an empty batch
-        let threads = Parallel.threads
-        if p.tiles >= threads * p.blockTiles {
-            // Blocks in a multiple of the threads, so none waits long for the last one.
+        // How the tiles are cut into blocks depends on the shapes alone, not on the number of
+        // threads (a block's size can change the products' rounding): the same outputs on any number of cores.
+        let pieces = PatchSplit.pieces, threads = Parallel.threads
+        if p.tiles >= pieces * p.blockTiles {
+            // Blocks in a multiple of eight, so that 2, 4 or 8 threads share them evenly.
             var blocks = (p.tiles + p.blockTiles - 1) / p.blockTiles
-            blocks = (blocks + threads - 1) / threads * threads
+            blocks = (blocks + pieces - 1) / pieces * pieces
             let size = (p.tiles + blocks - 1) / blocks
             blocks = (p.tiles + size - 1) / size
             Parallel.forEach(blocks, inline: p.inline) { i in

@@ -10,6 +10,9 @@ final class ConvActivationTests: XCTestCase {
         ("1x1, few positions: channels cut in chunks", [1, 192, 7, 7], [1152, 192, 1, 1], ConvOptions()),
         ("1x1, many positions: positions cut in blocks", [1, 16, 56, 56], [32, 16, 1, 1], ConvOptions()),
         ("1x1, two images", [2, 24, 28, 28], [48, 24, 1, 1], ConvOptions()),
+        ("1x1 on one position (squeeze-excitation)", [1, 144, 1, 1], [576, 144, 1, 1], ConvOptions()),
+        ("1x1 on one position, cut in chunks", [1, 1152, 1, 1], [1152, 1152, 1, 1], ConvOptions()),
+        ("3x3 padded on one position", [2, 64, 1, 1], [128, 64, 3, 3], ConvOptions(padding: 1)),
         ("5x5 patches, few positions: shared patch matrix", [1, 32, 7, 7], [96, 32, 5, 5], ConvOptions(padding: 2)),
         ("3x3 stride 2 patches", [1, 3, 64, 64], [32, 3, 3, 3], ConvOptions(stride: 2, padding: 1)),
         ("grouped 3x3", [1, 32, 20, 20], [32, 8, 3, 3], ConvOptions(padding: 1, groups: 4)),
@@ -63,13 +66,29 @@ final class ConvActivationTests: XCTestCase {
                 XCTAssertTrue(fast.isClose(to: direct, rtol: 1e-4, atol: 1e-4), "\(name), \(t) threads")
             }
         }
-        // The two small cases are cut, one way each.
+        // The two small cases are cut, one way each, into eight pieces.
         let small = try ConvProblem(input: [1, 192, 7, 7], weight: [1152, 192, 1, 1], bias: nil, options: ConvOptions())
         let wide = try ConvProblem(input: [1, 16, 56, 56], weight: [32, 16, 1, 1], bias: nil, options: ConvOptions())
-        let s = PatchSplit(small, threads: 2, inline: false), v = PatchSplit(wide, threads: 2, inline: false)
-        XCTAssertEqual([s.blocks, s.chunks], [1, 2], "a 7x7 image's 1152 channels in two chunks")
-        XCTAssertEqual([v.blocks, v.chunks], [2, 1], "a 56x56 image in two blocks of positions")
-        XCTAssertEqual(PatchSplit(small, threads: 2, inline: true).chunks, 1, "small work is not cut")
+        let s = PatchSplit(small, inline: false), v = PatchSplit(wide, inline: false)
+        XCTAssertEqual([s.blocks, s.chunks, s.chunk], [1, 8, 144], "a 7x7 image's 1152 channels in eight chunks")
+        XCTAssertEqual([v.blocks, v.chunks, v.block], [8, 1, 392], "a 56x56 image in eight blocks of positions")
+        XCTAssertEqual(PatchSplit(small, inline: true).chunks, 1, "small work is not cut")
+    }
+
+    /// The same values on any number of threads: how work is cut depends on the shapes only.
+    func testValuesDoNotDependOnTheNumberOfThreads() throws {
+        let threads = Parallel.threads
+        defer { Parallel.threads = threads }
+        for (i, (name, xs, ws, o)) in cases.enumerated() {
+            let x = Tensor.randn(xs, seed: UInt64(i)), w = Tensor.randn(ws, seed: UInt64(i + 100))
+            let b = Tensor.randn([ws[0]], seed: UInt64(i + 200))
+            Parallel.threads = 1
+            let one = try Tensor.conv2d(x, w, b, o)
+            for t in [2, 3, 4] {
+                Parallel.threads = t
+                XCTAssertEqual(try Tensor.conv2d(x, w, b, o), one, "\(name): \(t) threads against 1")
+            }
+        }
     }
 
     /// A network run without gradients fuses each convolution with the activation that alone
