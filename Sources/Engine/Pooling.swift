@@ -314,7 +314,12 @@ public func adaptiveAvgPool2d(_ x: Variable, outputSize: (Int, Int)) throws -> V
                     let plane = xp + pl * h * w
                     for i in 0..<oh { for j in 0..<ow {
                         var s: Float = 0
-                        for a in hs[i].0..<hs[i].1 { for b in ws[j].0..<ws[j].1 { s += plane[a * w + b] } }
+                        if ws[j].0 == 0 && ws[j].1 == w {
+                            // Whole rows (global pooling): one contiguous run.
+                            s = contiguousSum(plane + hs[i].0 * w, count: (hs[i].1 - hs[i].0) * w)
+                        } else {
+                            for a in hs[i].0..<hs[i].1 { s += contiguousSum(plane + a * w + ws[j].0, count: ws[j].1 - ws[j].0) }
+                        }
                         o[(pl * oh + i) * ow + j] = s / Float((hs[i].1 - hs[i].0) * (ws[j].1 - ws[j].0))
                     }}
                 }
@@ -334,6 +339,24 @@ public func adaptiveAvgPool2d(_ x: Variable, outputSize: (Int, Int)) throws -> V
         }}
         return [dx]
     }
+}
+
+/// Σ p[i] for i < count, in 32 running sums of eight lanes each added in turn, then the lanes in a
+/// fixed order: four independent chains of vector adds rather than one chain of scalar adds,
+/// each waiting on the one before (squeeze-excitation networks pool every block's output).
+@inline(__always)
+func contiguousSum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+    @inline(__always) func load(_ q: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(q).loadUnaligned(as: SIMD8<Float>.self) }
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    var i = 0
+    while i + 32 <= count {
+        a0 += load(p + i); a1 += load(p + i + 8); a2 += load(p + i + 16); a3 += load(p + i + 24)
+        i += 32
+    }
+    while i + 8 <= count { a0 += load(p + i); i += 8 }
+    var s = ((a0 + a1) + (a2 + a3)).sum()
+    while i < count { s += p[i]; i += 1 }
+    return s
 }
 
 /// Global average pooling: [N, C, H, W] -> [N, C, 1, 1].
