@@ -95,17 +95,25 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
             let columns = switches != nil || halving ? [] : (0..<ow).map { j in
                 (max(j * o.stride.w - o.padding.left, 0), min(j * o.stride.w - o.padding.left + o.kernel.w, w))
             }
+            if switches == nil && !halving {
+                // Planes in a few chunks a thread, each chunk with one buffer: small planes (a 7x7
+                // map of 832 channels) cost little more than their bookkeeping.
+                let empty = columns.indices.filter { columns[$0].1 <= columns[$0].0 }
+                let (chunk, units) = ConvKernels.planeChunks(planes)
+                Parallel.forEach(units, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 100_000) { u in
+                    Workspace.shared.withBuffer(maxPoolBufferSize(w: w, ow: ow, o)) { rows in
+                        for pl in (u * chunk)..<min(planes, (u + 1) * chunk) {
+                            maxPoolTwoPass(xp + pl * h * w, h: h, w: w, oh: oh, ow: ow, o, empty: empty, rows: rows, out: outp + pl * oh * ow)
+                        }
+                    }
+                }
+                return
+            }
             Parallel.forEach(planes, inline: planes * oh * ow * o.kernel.h * o.kernel.w < 1_000_000) { pl in
                 let plane = xp + pl * h * w
                 let swp = switches.map { $0 + pl * oh * ow }
                 if halving {
                     maxPool2x2(plane, w, oh, ow, outp + pl * oh * ow, swp)
-                    return
-                }
-                if swp == nil {
-                    Workspace.shared.withBuffer(maxPoolBufferSize(w: w, ow: ow, o)) { rows in
-                        maxPoolTwoPass(plane, h: h, w: w, oh: oh, ow: ow, o, columns: columns, rows: rows, out: outp + pl * oh * ow)
-                    }
                     return
                 }
                 for i in 0..<oh {
@@ -139,7 +147,7 @@ private func maxPoolValues(_ x: Tensor, _ o: PoolOptions, _ shape: (n: Int, c: I
 /// still does), so edge windows need no bounds. The maximum is associative (a NaN wins either
 /// way), so this is the window's maximum. An output whose window holds no input pixel is 0.
 private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, _ o: PoolOptions,
-                            columns: [(Int, Int)], rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+                            empty: [Int], rows: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
     @inline(__always) func larger(_ v: Float, _ best: Float) -> Float { !(v <= best) && !best.isNaN ? v : best }
     let (kw, sw, left) = (o.kernel.w, o.stride.w, o.padding.left)
     let width = maxPoolMarginWidth(w: w, ow: ow, o), perPhase = (width + sw - 1) / sw
@@ -148,7 +156,10 @@ private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: I
     rows.initialize(repeating: -.infinity, count: left)
     (rows + left + w).initialize(repeating: -.infinity, count: width - left - w)
     let inside = rows + left
-    let empty = columns.indices.filter { columns[$0].1 <= columns[$0].0 }
+    // Tap t of output j is rows[j·stride + t]: split into one run per phase of the stride, it is
+    // run (t mod stride) at j + t / stride, contiguous across the row (stride 1: the row itself).
+    let phaseStride = sw == 1 ? 0 : perPhase
+    let phaseBase = sw == 1 ? rows : phases
     for i in 0..<oh {
         let h0 = max(i * o.stride.h - o.padding.top, 0), h1 = min(i * o.stride.h - o.padding.top + o.kernel.h, h)
         let row = out + i * ow
@@ -161,21 +172,15 @@ private func maxPoolTwoPass(_ plane: UnsafePointer<Float>, h: Int, w: Int, oh: I
             let src = plane + r * w
             for c in 0..<w { inside[c] = larger(src[c], inside[c]) }
         }
-        // Tap t of output j is rows[j·stride + t]: split into one run per phase of the stride, it
-        // is run (t mod stride) at j + t / stride, contiguous across the row.
-        let phase: (Int) -> UnsafeMutablePointer<Float>
-        if sw == 1 {
-            phase = { _ in rows }
-        } else {
+        if sw > 1 {
             for p in 0..<sw {
                 let dst = phases + p * perPhase
                 for m in 0..<((width - p + sw - 1) / sw) { dst[m] = rows[p + sw * m] }
             }
-            phase = { phases + $0 * perPhase }
         }
-        row.update(from: phase(0), count: ow)
+        row.update(from: phaseBase, count: ow)
         for t in 1..<max(kw, 1) {
-            let tap = phase(t % sw) + t / sw
+            let tap = phaseBase + (t % sw) * phaseStride + t / sw
             for j in 0..<ow { row[j] = larger(tap[j], row[j]) }
         }
         for j in empty { row[j] = 0 }

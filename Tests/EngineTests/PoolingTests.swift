@@ -40,8 +40,9 @@ final class PoolingTests: XCTestCase {
                        // SqueezeNet's (the last window reaches past the input), and stride 1.
                        PoolOptions(kernel: 3, stride: 2, ceilMode: true), PoolOptions(kernel: 3, stride: 1, padding: 1),
                        PoolOptions(kernel: (2, 4), stride: (2, 3), padding: (0, 2, 0, 2), ceilMode: true)]
-        for (trial, o) in options.enumerated() {
-            let x = Tensor(shape: [2, 3, 9, 11], scalars: (0..<(2 * 3 * 9 * 11)).map { i in
+        // The second shape has enough planes to be shared among the threads in chunks.
+        for shape in [[2, 3, 9, 11], [2, 40, 20, 23]] { for (trial, o) in options.enumerated() {
+            let x = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { i in
                 i % 37 == 5 ? .nan : (i % 41 == 7 ? -.infinity : g.nextNormal()) })
             let plain = try maxPool2d(Variable(x), o)
             let recorded = try maxPool2d(Variable(x, requiresGrad: true), o)
@@ -54,6 +55,6 @@ final class PoolingTests: XCTestCase {
             let v = Variable(x, requiresGrad: true)
             let dx = try gradients(of: try sum(try maxPool2d(v, o)), withRespectTo: [v])[0]
             XCTAssertEqual(dx.scalars.reduce(0, +), Float(plain.value.count), "options \(trial)")
-        }
+        }}
     }
 }
