@@ -5,7 +5,8 @@
 /// Forward:          y = W · im2col(x) + b           (one sgemm per group and block of positions)
 /// Input gradient:   dx = col2im(Wᵀ · dy)
 /// Weight gradient:  dW = dy · im2col(x)ᵀ,  db = Σ dy
-/// Depthwise convolutions (one input channel per group) run as direct loops, 1x1
+/// Depthwise convolutions (one input channel per group), and grouped ones with few channels a
+/// group at stride 1 or 2, run as direct loops, 1x1
 /// convolutions with stride 1 skip im2col (x already is its patch matrix), and 3x3 stride-1
 /// convolutions with enough channels run on Winograd's F(2x2, 3x3) (Winograd.swift).
 public struct ConvOptions: Equatable, Sendable {
@@ -186,7 +187,7 @@ enum ConvKernels {
         let bias = b?.scalars
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
             let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
-            if pr.isDepthwise {
+            if runsDirect(pr) {
                 bias.withUnsafeOptionalPointer { bp in depthwiseForward(xp, wp, bp, yp, pr, then: activation) }
             } else {
                 let s = PatchSplit(pr, inline: pr.flops < 2e6)
@@ -266,7 +267,8 @@ enum ConvKernels {
         return y
     }
 
-    /// One input channel per group: y[k] = Σ_{ki,kj} w[k,ki,kj] · x[k / m] shifted, as direct loops.
+    /// Grouped convolutions as direct loops: y[k] = Σ_c Σ_{ki,kj} w[k,c,ki,kj] · x[group's c] shifted
+    /// (one input channel per group for a depthwise convolution).
     /// With stride 1 each plane is copied into a zero-padded buffer, so that no tap needs a bounds
     /// check, and each tap sweeps the padded plane in one run: output row oh is computed at the
     /// padded width ("wide" rows, whose extra columns are dropped), which keeps the inner loop
@@ -305,44 +307,82 @@ enum ConvKernels {
         // wide[oh·rowWidth + ow] for ow < OW of every row; the last row needs only OW entries,
         // which keeps every tap's reads inside the buffer.
         let wideCount = rowWidth > 0 ? (OH - 1) * rowWidth + OW : 0
+        if rowWidth > 0 {
+            // A unit of work is a group of one image: its input planes padded (or split) once,
+            // one after the other in the buffer, then each of its output channels swept over all
+            // of them, the taps in the order of the weights [K, C / groups, kh, kw].
+            let groups = pr.n * pr.groups
+            let taps = (0..<pr.cg).flatMap { c in offsets.map { c * bufferCount + $0 } }
+            let (chunk, units) = planeChunks(groups)
+            // The sweep runs to a multiple of eight outputs, so that no output is left to a scalar
+            // loop (a 7x7 map's wide rows are 61 long); the reads past the last plane land in
+            // `slack` and the outputs they make are dropped with the wide rows' extra columns.
+            let sweep = (wideCount + 7) / 8 * 8, slack = 8
+            Parallel.forEach(units, inline: pr.flops < 2e6) { u in
+                Workspace.shared.withBuffer(pr.cg * bufferCount + slack + sweep) { buffer in
+                    let wide = buffer + pr.cg * bufferCount + slack
+                    for ng in (u * chunk)..<min(groups, (u + 1) * chunk) {
+                        let ni = ng / pr.groups, gi = ng % pr.groups
+                        for c in 0..<pr.cg {
+                            let input = x + (ni * pr.c + gi * pr.cg + c) * H * W
+                            if unitStride { padPlane(input, into: buffer + c * bufferCount, g) } else { splitPhases(input, into: buffer + c * bufferCount, g) }
+                        }
+                        for ko in (gi * pr.kg)..<((gi + 1) * pr.kg) {
+                            sumOfTaps(buffer, offsets: taps, weights: w + ko * pr.cg * KH * KW, into: wide, count: sweep)
+                            let out = y + (ni * pr.k + ko) * OH * OW
+                            for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * rowWidth, count: OW) }
+                            if let bias {
+                                let v = bias[ko]
+                                for p in 0..<(OH * OW) { out[p] += v }
+                            }
+                            activation?.apply(out, count: OH * OW)
+                        }
+                    }
+                }
+            }
+            return
+        }
+        // Other strides (depthwise only): each output row takes its valid taps from the input.
         let planes = pr.n * pr.k
         let (chunk, units) = planeChunks(planes)
         Parallel.forEach(units, inline: pr.flops < 2e6) { u in
-            Workspace.shared.withBuffer(bufferCount + wideCount) { buffer in
-                let wide = buffer + bufferCount
-                for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
-                    let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
-                    let input = x + (ni * pr.c + ci) * H * W
-                    let out = y + plane * OH * OW
-                    let wk = w + ko * KH * KW
-                    if rowWidth > 0 {
-                        if unitStride { padPlane(input, into: buffer, g) } else { splitPhases(input, into: buffer, g) }
-                        sumOfTaps(buffer, offsets: offsets, weights: wk, into: wide, count: wideCount)
-                        for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * rowWidth, count: OW) }
-                    } else {
-                        for oh in 0..<OH {
-                            let orow = out + oh * OW
-                            for ki in 0..<KH {
-                                let ih = oh * sh - g.padTop + ki * g.dilationH
-                                if ih < 0 || ih >= H { continue }
-                                let irow = input + ih * W
-                                for kj in 0..<KW {
-                                    let wv = wk[ki * KW + kj]
-                                    let (lo, hi) = columns[kj]
-                                    let src = irow + kj * g.dilationW - g.padLeft
-                                    for ow in lo..<hi { orow[ow] += wv * src[ow * sw] }
-                                }
-                            }
+            for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
+                let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
+                let input = x + (ni * pr.c + ci) * H * W
+                let out = y + plane * OH * OW
+                let wk = w + ko * KH * KW
+                for oh in 0..<OH {
+                    let orow = out + oh * OW
+                    for ki in 0..<KH {
+                        let ih = oh * sh - g.padTop + ki * g.dilationH
+                        if ih < 0 || ih >= H { continue }
+                        let irow = input + ih * W
+                        for kj in 0..<KW {
+                            let wv = wk[ki * KW + kj]
+                            let (lo, hi) = columns[kj]
+                            let src = irow + kj * g.dilationW - g.padLeft
+                            for ow in lo..<hi { orow[ow] += wv * src[ow * sw] }
                         }
                     }
-                    if let bias {
-                        let v = bias[ko]
-                        for p in 0..<(OH * OW) { out[p] += v }
-                    }
-                    activation?.apply(out, count: OH * OW)
                 }
+                if let bias {
+                    let v = bias[ko]
+                    for p in 0..<(OH * OW) { out[p] += v }
+                }
+                activation?.apply(out, count: OH * OW)
             }
         }
+    }
+
+    /// Whether a grouped convolution runs as direct loops (`depthwiseForward`): every depthwise
+    /// one, and those with a few input channels per group (RegNet's and ResNeXt's 3x3 convolutions,
+    /// 4 to 64 channels a group) at stride 1 or 2, where im2col would copy each input nine times
+    /// over for matrix products too small to pay for it.
+    static func runsDirect(_ pr: ConvProblem) -> Bool {
+        if pr.isDepthwise { return true }
+        let g = pr.g
+        let sweeps = (g.strideH == 1 && g.strideW == 1) || depthwiseSplitsPhases(g)
+        return pr.groups > 1 && sweeps && pr.cg * g.kernelArea <= 576
     }
 
     /// Whether a depthwise convolution takes the four-phase path (stride 2, no dilation).

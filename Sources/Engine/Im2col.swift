@@ -61,20 +61,20 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channels c0: Int, _ c1
                     let out = dst + (p - p0) - owStart
                     let ih = oh * g.strideH - g.padTop + ki * g.dilationH
                     if ih < 0 || ih >= H {
-                        for ow in owStart..<owEnd { out[ow] = 0 }
+                        zeroRun(out + owStart, owEnd - owStart)
                     } else {
                         let src = plane + ih * W + colOffset
                         let a = max(owStart, lo), b = min(owEnd, hi)
                         if a >= b {
-                            for ow in owStart..<owEnd { out[ow] = 0 }
+                            zeroRun(out + owStart, owEnd - owStart)
                         } else {
-                            for ow in owStart..<a { out[ow] = 0 }
+                            zeroRun(out + owStart, a - owStart)
                             if g.strideW == 1 {
-                                (out + a).update(from: src + a, count: b - a)
+                                copyRun(out + a, src + a, b - a)
                             } else {
                                 for ow in a..<b { out[ow] = src[ow * g.strideW] }
                             }
-                            for ow in b..<owEnd { out[ow] = 0 }
+                            zeroRun(out + b, owEnd - b)
                         }
                     }
                     p += owEnd - owStart
@@ -83,6 +83,29 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channels c0: Int, _ c1
             }
         }
     }
+}
+
+/// The runs im2col copies and zeroes are a row of a small map (7 to 56 values, a padding
+/// column or two): four at a time in registers, where a call to memcpy or memset would cost
+/// more than the copy.
+@inline(__always)
+func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    var i = 0
+    while i + 4 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+        i += 4
+    }
+    while i < count { dst[i] = src[i]; i += 1 }
+}
+
+@inline(__always)
+func zeroRun(_ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+    var i = 0
+    while i + 4 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD4<Float>(), as: SIMD4<Float>.self)
+        i += 4
+    }
+    while i < count { dst[i] = 0; i += 1 }
 }
 
 /// The adjoint of `im2col`: adds each patch entry back onto its pixel in `dx` (which it accumulates into).
