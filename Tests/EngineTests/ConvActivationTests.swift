@@ -28,19 +28,27 @@ final class ConvActivationTests: XCTestCase {
 
     private let activations: [ConvActivation] = [.relu, .clamp(low: 0, high: 6), .clamp(low: -0.5, high: 0.25), .silu]
 
-    func testFusedActivationGivesTheSameValuesOnEveryPath() throws {
-        let threads = Parallel.threads
-        defer { Parallel.threads = threads }
-        for t in [1, 2, 4] {
+    /// Runs `body` on every case's seeded input, weights and bias, with each number of threads.
+    private func forEachCase(threads counts: [Int],
+                             _ body: (_ name: String, _ x: Tensor, _ w: Tensor, _ b: Tensor, _ o: ConvOptions, _ threads: Int) throws -> Void) rethrows {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        for t in counts {
             Parallel.threads = t
             for (i, (name, xs, ws, o)) in cases.enumerated() {
-                let x = Tensor.randn(xs, seed: UInt64(i)), w = Tensor.randn(ws, seed: UInt64(i + 100))
-                for b in [nil, Tensor.randn([ws[0]], seed: UInt64(i + 200))] {
-                    let plain = try conv2d(Variable(x), Variable(w), b.map { Variable($0) }, o)
-                    for a in activations {
-                        let fused = try XCTUnwrap(conv2d(Variable(x), Variable(w), b.map { Variable($0) }, o, then: a))
-                        XCTAssertEqual(fused.value, a(plain).value, "\(name), \(t) threads, bias \(b != nil), \(a)")
-                    }
+                try body(name, Tensor.randn(xs, seed: UInt64(i)), Tensor.randn(ws, seed: UInt64(i + 100)),
+                         Tensor.randn([ws[0]], seed: UInt64(i + 200)), o, t)
+            }
+        }
+    }
+
+    func testFusedActivationGivesTheSameValuesOnEveryPath() throws {
+        try forEachCase(threads: [1, 2, 4]) { name, x, w, bias, o, t in
+            for b in [nil, bias] {
+                let plain = try conv2d(Variable(x), Variable(w), b.map { Variable($0) }, o)
+                for a in activations {
+                    let fused = try XCTUnwrap(conv2d(Variable(x), Variable(w), b.map { Variable($0) }, o, then: a))
+                    XCTAssertEqual(fused.value, a(plain).value, "\(name), \(t) threads, bias \(b != nil), \(a)")
                 }
             }
         }
@@ -56,18 +64,11 @@ final class ConvActivationTests: XCTestCase {
     /// The cuts the patch path makes when blocks are fewer than threads: results within float
     /// rounding of the seven nested loops, and every output written once.
     func testWorkCutForTheThreadsAgreesWithTheDirectLoops() throws {
-        let threads = Parallel.threads
-        defer { Parallel.threads = threads }
-        for t in [2, 3, 8] {
-            Parallel.threads = t
-            for (i, (name, xs, ws, o)) in cases.enumerated() {
-                let x = Tensor.randn(xs, seed: UInt64(i)), w = Tensor.randn(ws, seed: UInt64(i + 100))
-                let b = Tensor.randn([ws[0]], seed: UInt64(i + 200))
-                let pr = try ConvProblem(input: xs, weight: ws, bias: [ws[0]], options: o)
-                let fast = ConvKernels.patchForward(x, w, b, pr)
-                let direct = try Tensor.conv2dDirect(x, w, b, o)
-                XCTAssertTrue(fast.isClose(to: direct, rtol: 1e-4, atol: 1e-4), "\(name), \(t) threads")
-            }
+        try forEachCase(threads: [2, 3, 8]) { name, x, w, b, o, t in
+            let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: b.shape, options: o)
+            let fast = ConvKernels.patchForward(x, w, b, pr)
+            let direct = try Tensor.conv2dDirect(x, w, b, o)
+            XCTAssertTrue(fast.isClose(to: direct, rtol: 1e-4, atol: 1e-4), "\(name), \(t) threads")
         }
         // The two small cases are cut, one way each, into eight pieces.
         let small = try ConvProblem(input: [1, 192, 7, 7], weight: [1152, 192, 1, 1], bias: nil, options: ConvOptions())
@@ -80,17 +81,13 @@ final class ConvActivationTests: XCTestCase {
 
     /// The same values on any number of threads: how work is cut depends on the shapes only.
     func testValuesDoNotDependOnTheNumberOfThreads() throws {
-        let threads = Parallel.threads
-        defer { Parallel.threads = threads }
-        for (i, (name, xs, ws, o)) in cases.enumerated() {
-            let x = Tensor.randn(xs, seed: UInt64(i)), w = Tensor.randn(ws, seed: UInt64(i + 100))
-            let b = Tensor.randn([ws[0]], seed: UInt64(i + 200))
-            Parallel.threads = 1
+        try forEachCase(threads: [1]) { name, x, w, b, o, _ in
             let one = try Tensor.conv2d(x, w, b, o)
             for t in [2, 3, 4] {
                 Parallel.threads = t
                 XCTAssertEqual(try Tensor.conv2d(x, w, b, o), one, "\(name): \(t) threads against 1")
             }
+            Parallel.threads = 1
         }
     }
 
