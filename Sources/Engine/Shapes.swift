@@ -129,8 +129,14 @@ public func slice(_ x: Variable, _ indices: [SliceIndex]) throws -> Variable {
         }
     }
     let inStrides = x.value.strides
+    // The trailing dimensions taken whole make one contiguous run per position of the others:
+    // offsets are listed for those positions only (a channel split of [1, 96, 14, 14] is one run).
+    var lead = picks.count
+    while lead > 0, picks[lead - 1].count == x.shape[lead - 1], picks[lead - 1].first ?? 0 == 0,
+          keep[lead - 1], picks[lead - 1].count < 2 || picks[lead - 1][1] == 1 { lead -= 1 }
+    let run = x.shape[lead...].reduce(1, *)
     var offsets = [0]
-    for d in 0..<picks.count {
+    for d in 0..<lead {
         var next: [Int] = []
         next.reserveCapacity(offsets.count * picks[d].count)
         for o in offsets { for p in picks[d] { next.append(o + p * inStrides[d]) } }
@@ -139,11 +145,16 @@ public func slice(_ x: Variable, _ indices: [SliceIndex]) throws -> Variable {
     let outShape = zip(picks, keep).compactMap { $1 ? $0.count : nil }
     let source = offsets
     let y = Tensor(shape: outShape) { out in
-        x.value.withUnsafeBufferPointer { s in for (i, o) in source.enumerated() { out[i] = s[o] } }
+        x.value.withUnsafeBufferPointer { s in
+            // (An empty slice or source has no storage to point at, and nothing to copy.)
+            if run > 0 { for (i, o) in source.enumerated() { (out.baseAddress! + i * run).update(from: s.baseAddress! + o, count: run) } }
+        }
     }
     return Variable.result(y, [x]) { dy in
         var dx = Tensor(zeros: x.shape)
-        dx.withUnsafeMutableBufferPointer { d in dy.withUnsafeBufferPointer { g in for (i, o) in source.enumerated() { d[o] += g[i] } } }
+        dx.withUnsafeMutableBufferPointer { d in dy.withUnsafeBufferPointer { g in
+            for (i, o) in source.enumerated() { for j in 0..<run { d[o + j] += g[i * run + j] } }
+        }}
         return [dx]
     }
 }
