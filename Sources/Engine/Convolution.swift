@@ -192,7 +192,8 @@ enum ConvKernels {
             } else {
                 let s = PatchSplit(pr, inline: pr.flops < 2e6)
                 let block = s.block, blocks = s.blocks, tasks = pr.n * pr.groups * blocks
-                /// Where the block's patch matrix starts: x itself for a 1x1 convolution, else im2col's copy.
+                /// Task t's group of input channels, its group's weights, its block of outputs, the
+                /// block's positions p0..<p1 and the group's index.
                 func task(_ t: Int) -> (xg: UnsafePointer<Float>, wg: UnsafePointer<Float>, yg: UnsafeMutablePointer<Float>, p0: Int, p1: Int, gi: Int) {
                     let blk = t % blocks, ng = t / blocks, gi = ng % pr.groups, ni = ng / pr.groups
                     let p0 = blk * block, p1 = min(P, p0 + block)
@@ -237,8 +238,8 @@ enum ConvKernels {
                         }
                     }
                 } else {
-                    // Fewer blocks than threads: each block's output channels are cut into chunks,
-                    // which share the block's patch matrix, made once (split by channels across the threads).
+                    // Fewer than eight blocks: each block's output channels are cut into chunks, which
+                    // share the block's patch matrix, made once (split by channels across the threads).
                     let stride = pr.rows * block
                     Workspace.shared.withBuffer(pr.isPointwise ? 0 : tasks * stride) { shared in
                         if !pr.isPointwise {
@@ -307,6 +308,14 @@ enum ConvKernels {
         // wide[oh·rowWidth + ow] for ow < OW of every row; the last row needs only OW entries,
         // which keeps every tap's reads inside the buffer.
         let wideCount = rowWidth > 0 ? (OH - 1) * rowWidth + OW : 0
+        /// Output channel ko's plane: its bias and activation, while it is in cache.
+        func finish(_ out: UnsafeMutablePointer<Float>, _ ko: Int) {
+            if let bias {
+                let v = bias[ko]
+                for p in 0..<(OH * OW) { out[p] += v }
+            }
+            activation?.apply(out, count: OH * OW)
+        }
         if rowWidth > 0 {
             // A unit of work is a group of one image: its input planes padded (or split) once,
             // one after the other in the buffer, then each of its output channels swept over all
@@ -331,11 +340,7 @@ enum ConvKernels {
                             sumOfTaps(buffer, offsets: taps, weights: w + ko * pr.cg * KH * KW, into: wide, count: sweep)
                             let out = y + (ni * pr.k + ko) * OH * OW
                             for oh in 0..<OH { (out + oh * OW).update(from: wide + oh * rowWidth, count: OW) }
-                            if let bias {
-                                let v = bias[ko]
-                                for p in 0..<(OH * OW) { out[p] += v }
-                            }
-                            activation?.apply(out, count: OH * OW)
+                            finish(out, ko)
                         }
                     }
                 }
@@ -365,11 +370,7 @@ enum ConvKernels {
                         }
                     }
                 }
-                if let bias {
-                    let v = bias[ko]
-                    for p in 0..<(OH * OW) { out[p] += v }
-                }
-                activation?.apply(out, count: OH * OW)
+                finish(out, ko)
             }
         }
     }

@@ -346,9 +346,10 @@ public func adaptiveAvgPool2d(_ x: Variable, outputSize: (Int, Int)) throws -> V
     }
 }
 
-/// Σ p[i] for i < count, in 32 running sums of eight lanes each added in turn, then the lanes in a
-/// fixed order: four independent chains of vector adds rather than one chain of scalar adds,
-/// each waiting on the one before (squeeze-excitation networks pool every block's output).
+/// Σ p[i] for i < count, in 32 running sums (four vectors of eight lanes, each value added to its
+/// lane in turn), then the lanes in a fixed order: four independent chains of vector adds rather
+/// than one chain of scalar adds, each waiting on the one before (squeeze-excitation networks
+/// pool every block's output).
 @inline(__always)
 func contiguousSum(_ p: UnsafePointer<Float>, count: Int) -> Float {
     @inline(__always) func load(_ q: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(q).loadUnaligned(as: SIMD8<Float>.self) }
