@@ -90,6 +90,7 @@ enum ConvActivation: Equatable {
     case relu
     case clamp(low: Float, high: Float)
     case silu
+    case hardSwish
 
     /// The activation a layer computes, if it is one of these (its forward pass; the backward
     /// rules of ReLU do not matter without gradients).
@@ -98,6 +99,7 @@ enum ConvActivation: Equatable {
         case "relu": self = .relu
         case "relu6": self = .clamp(low: 0, high: 6)
         case "silu": self = .silu
+        case "hardswish": self = .hardSwish
         case "clip":
             guard let low = try? layer.attributes.float("min", -.infinity),
                   let high = try? layer.attributes.float("max", .infinity) else { return nil }
@@ -113,6 +115,7 @@ enum ConvActivation: Equatable {
         case .relu: run(Rectifier())
         case .clamp(let low, let high): run(Clamp(low: low, high: high))
         case .silu: run(SigmoidLinearUnit())
+        case .hardSwish: run(HardSwish())
         }
     }
 
@@ -126,6 +129,7 @@ enum ConvActivation: Equatable {
         case .relu: return Engine.relu(x)
         case .clamp(let low, let high): return clip(x, min: low, max: high)
         case .silu: return Engine.silu(x)
+        case .hardSwish: return Engine.hardSwish(x)
         }
     }
 }
@@ -168,6 +172,11 @@ struct PatchSplit {
 }
 
 enum ConvKernels {
+    /// Below this many floating-point operations a forward convolution runs on the calling
+    /// thread: handing a job to the worker threads costs about a microsecond, so even a depthwise
+    /// convolution on a 7x7 map (1.4 MFLOP, some 0.1 ms alone) gains from the second core.
+    static let parallelFlops = 1e5
+
     // MARK: forward
 
     static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, then activation: ConvActivation? = nil) -> Tensor {
@@ -190,7 +199,7 @@ enum ConvKernels {
             if runsDirect(pr) {
                 bias.withUnsafeOptionalPointer { bp in depthwiseForward(xp, wp, bp, yp, pr, then: activation) }
             } else {
-                let s = PatchSplit(pr, inline: pr.flops < 2e6)
+                let s = PatchSplit(pr, inline: pr.flops < parallelFlops)
                 let block = s.block, blocks = s.blocks, tasks = pr.n * pr.groups * blocks
                 /// Task t's group of input channels, its group's weights, its block of outputs, the
                 /// block's positions p0..<p1 and the group's index.
@@ -211,6 +220,13 @@ enum ConvKernels {
                                    x: patches, y: yg + r0)
                         if let bias { for r in r0..<r1 { yg[r] += bias[gi * pr.kg + r] } }
                         activation?.apply(yg + r0, count: r1 - r0)
+                        return
+                    }
+                    if SmallGemm.applies(m: r1 - r0, n: p1 - p0, k: pr.rows) {
+                        bias.withUnsafeOptionalPointer { bp in
+                            SmallGemm.multiply(m: r1 - r0, n: p1 - p0, k: pr.rows, a: wg + r0 * pr.rows, lda: pr.rows, b: patches, ldb: ldb,
+                                               bias: bp.map { $0 + gi * pr.kg + r0 }, then: activation, c: yg + r0 * P, ldc: P)
+                        }
                         return
                     }
                     var beta: Float = 0
@@ -327,7 +343,7 @@ enum ConvKernels {
             // loop (a 7x7 map's wide rows are 61 long); the reads past the last plane land in
             // `slack` and the outputs they make are dropped with the wide rows' extra columns.
             let sweep = (wideCount + 7) / 8 * 8, slack = 8
-            Parallel.forEach(units, inline: pr.flops < 2e6) { u in
+            Parallel.forEach(units, inline: pr.flops < parallelFlops) { u in
                 Workspace.shared.withBuffer(pr.cg * bufferCount + slack + sweep) { buffer in
                     let wide = buffer + pr.cg * bufferCount + slack
                     for ng in (u * chunk)..<min(groups, (u + 1) * chunk) {
@@ -350,7 +366,7 @@ enum ConvKernels {
         // Other strides (depthwise only): each output row takes its valid taps from the input.
         let planes = pr.n * pr.k
         let (chunk, units) = planeChunks(planes)
-        Parallel.forEach(units, inline: pr.flops < 2e6) { u in
+        Parallel.forEach(units, inline: pr.flops < parallelFlops) { u in
             for plane in (u * chunk)..<min(planes, (u + 1) * chunk) {
                 let ni = plane / pr.k, ko = plane % pr.k, ci = ko / pr.kg
                 let input = x + (ni * pr.c + ci) * H * W

@@ -26,7 +26,7 @@ final class ConvActivationTests: XCTestCase {
         ("Winograd, few tiles, odd size", [1, 64, 13, 13], [96, 64, 3, 3], ConvOptions(padding: 1)),
     ]
 
-    private let activations: [ConvActivation] = [.relu, .clamp(low: 0, high: 6), .clamp(low: -0.5, high: 0.25), .silu]
+    private let activations: [ConvActivation] = [.relu, .clamp(low: 0, high: 6), .clamp(low: -0.5, high: 0.25), .silu, .hardSwish]
 
     /// Runs `body` on every case's seeded input, weights and bias, with each number of threads.
     private func forEachCase(threads counts: [Int],
@@ -104,11 +104,13 @@ final class ConvActivationTests: XCTestCase {
         try net.append("conv3", LayerRegistry.make("conv2d", ["in": .int(16), "out": .int(16), "kernel": .int(1)], seed: 3))
         try net.append("act3", LayerRegistry.make("relu"))
         try net.append("sum", LayerRegistry.make("add"), inputs: ["act3", "conv3"])
+        try net.append("conv4", LayerRegistry.make("conv2d", ["in": .int(16), "out": .int(8), "kernel": .int(1)], seed: 4))
+        try net.append("act4", LayerRegistry.make("hardswish"))
         let x = Tensor.randn([1, 3, 32, 32], seed: 9)
         let recorded = try net.forward(Variable(x, requiresGrad: true)).value
         let before = ConvActivation.runs
         let fused = try net(x)
-        XCTAssertEqual(ConvActivation.runs - before, 2, "conv1 and conv2 fused, conv3 not")
+        XCTAssertEqual(ConvActivation.runs - before, 3, "conv1, conv2 and conv4 fused, conv3 not")
         XCTAssertEqual(fused, recorded)
         let asked = try net.forward(Variable(x), outputs: ["conv1", "act1"], context: ForwardContext())
         let direct = try net.forward(Variable(x, requiresGrad: true), outputs: ["conv1", "act1"], context: ForwardContext())
