@@ -1,4 +1,4 @@
-/// C = A · B (+ C), for the matrix products of convolutions with a short inner dimension: the
+/// C = A · B + bias, for the matrix products of convolutions with a short inner dimension: the
 /// pointwise convolutions of mobile networks on 16 to 96 channels, and a first convolution's
 /// 27 rows of patches. sgemm packs both operands into its own layout before it multiplies, which
 /// on such sizes costs as much as the product; here B is read where it lies, a strip of 24 of
@@ -18,36 +18,30 @@ enum SmallGemm {
     /// the row's bias (or zero), and `activation` f (or none) runs on each tile as it is stored.
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                          bias: UnsafePointer<Float>?, then activation: ConvActivation?, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        /// Rows i..<i + rows of columns j..<j + width, just stored: through the activation.
-        @inline(__always) func finish(_ i: Int, rows: Int, _ j: Int, width: Int) {
-            guard let activation else { return }
-            for r in i..<(i + rows) { activation.apply(c + r * ldc + j, count: width) }
-        }
         @inline(__always) func start(_ i: Int) -> Float { bias?[i] ?? 0 }
+        /// Columns 0..<width (24 or 8) of every row, B's and C's strips given with their leading
+        /// dimensions, each tile through the activation as soon as it is stored.
+        @inline(__always) func strip(width: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+            var i = 0
+            while i < m {
+                let rows = i + 4 <= m ? 4 : 1
+                if rows == 4 {
+                    let (z0, z1, z2, z3) = (start(i), start(i + 1), start(i + 2), start(i + 3))
+                    if width == 24 { tile4x24(k, a + i * lda, lda, b, ldb, z0, z1, z2, z3, c + i * ldc, ldc) }
+                    else { tile4x8(k, a + i * lda, lda, b, ldb, z0, z1, z2, z3, c + i * ldc, ldc) }
+                } else {
+                    tile1(k, width: width / 8, a + i * lda, b, ldb, start(i), c + i * ldc)
+                }
+                if let activation { for r in i..<(i + rows) { activation.apply(c + r * ldc, count: width) } }
+                i += rows
+            }
+        }
         var j = 0
-        while j + 24 <= n {
-            var i = 0
-            while i + 4 <= m {
-                tile4x24(k, a + i * lda, lda, b + j, ldb, start(i), start(i + 1), start(i + 2), start(i + 3), c + i * ldc + j, ldc)
-                finish(i, rows: 4, j, width: 24)
-                i += 4
-            }
-            while i < m { tile1(k, width: 3, a + i * lda, b + j, ldb, start(i), c + i * ldc + j); finish(i, rows: 1, j, width: 24); i += 1 }
-            j += 24
-        }
-        while j + 8 <= n {
-            var i = 0
-            while i + 4 <= m {
-                tile4x8(k, a + i * lda, lda, b + j, ldb, start(i), start(i + 1), start(i + 2), start(i + 3), c + i * ldc + j, ldc)
-                finish(i, rows: 4, j, width: 8)
-                i += 4
-            }
-            while i < m { tile1(k, width: 1, a + i * lda, b + j, ldb, start(i), c + i * ldc + j); finish(i, rows: 1, j, width: 8); i += 1 }
-            j += 8
-        }
+        while j + 24 <= n { strip(width: 24, b + j, ldb, c + j, ldc); j += 24 }
+        while j + 8 <= n { strip(width: 8, b + j, ldb, c + j, ldc); j += 8 }
         if j < n {
             // The last n - j < 8 columns: B's copied into an eight-wide strip padded with zeros,
-            // multiplied as whole tiles into a scratch strip, and the columns that exist copied out.
+            // multiplied as a whole strip into scratch, and the columns that exist copied out.
             let r = n - j
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * (k + m)) { scratch in
                 let bs = scratch.baseAddress!, cs = bs + 8 * k
@@ -56,11 +50,8 @@ enum SmallGemm {
                     row.initialize(repeating: 0, count: 8)
                     row.update(from: b + l * ldb + j, count: r)
                 }
-                var i = 0
-                while i + 4 <= m { tile4x8(k, a + i * lda, lda, bs, 8, start(i), start(i + 1), start(i + 2), start(i + 3), cs + 8 * i, 8); i += 4 }
-                while i < m { tile1(k, width: 1, a + i * lda, bs, 8, start(i), cs + 8 * i); i += 1 }
+                strip(width: 8, bs, 8, cs, 8)
                 for i in 0..<m { (c + i * ldc + j).update(from: cs + 8 * i, count: r) }
-                finish(0, rows: m, j, width: r)
             }
         }
     }
