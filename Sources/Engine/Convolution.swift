@@ -339,18 +339,23 @@ enum ConvKernels {
             let groups = pr.n * pr.groups
             let taps = (0..<pr.cg).flatMap { c in offsets.map { c * bufferCount + $0 } }
             let (chunk, units) = planeChunks(groups)
-            // The sweep runs to a multiple of eight outputs, so that no output is left to a scalar
-            // loop (a 7x7 map's wide rows are 61 long); the reads past the last plane land in
-            // `slack` and the outputs they make are dropped with the wide rows' extra columns.
-            let sweep = (wideCount + 7) / 8 * 8, slack = 8
+            // The sweep runs to a multiple of 32 outputs, so that every output is made in the
+            // four-lane loop of `sumOfTaps` (a 7x7 map's wide rows are 61 long, a 5x5 kernel's 73:
+            // a tail of one lane adds each tap to the last with no other work to hide its latency);
+            // the reads past the last plane land in the zeroed `slack`, and the outputs they make
+            // are dropped with the wide rows' extra columns.
+            let sweep = (wideCount + 31) / 32 * 32, slack = 32
             Parallel.forEach(units, inline: pr.flops < parallelFlops) { u in
                 Workspace.shared.withBuffer(pr.cg * bufferCount + slack + sweep) { buffer in
                     let wide = buffer + pr.cg * bufferCount + slack
+                    (wide - slack).initialize(repeating: 0, count: slack)
+                    // The padding is zeroed once: each plane then writes only its own values.
+                    buffer.initialize(repeating: 0, count: pr.cg * bufferCount)
                     for ng in (u * chunk)..<min(groups, (u + 1) * chunk) {
                         let ni = ng / pr.groups, gi = ng % pr.groups
                         for c in 0..<pr.cg {
                             let input = x + (ni * pr.c + gi * pr.cg + c) * H * W
-                            if unitStride { padPlane(input, into: buffer + c * bufferCount, g) } else { splitPhases(input, into: buffer + c * bufferCount, g) }
+                            if unitStride { copyIntoPadding(input, into: buffer + c * bufferCount, g) } else { splitPhases(input, into: buffer + c * bufferCount, g) }
                         }
                         for ko in (gi * pr.kg)..<((gi + 1) * pr.kg) {
                             sumOfTaps(buffer, offsets: taps, weights: w + ko * pr.cg * KH * KW, into: wide, count: sweep)
@@ -449,21 +454,37 @@ enum ConvKernels {
 
     /// The zero-padded plane of `source` as its four phases, each ((PH + 1) / 2) x ((PW + 1) / 2):
     /// phase (r, c) at (2r + c) · phase size holds padded[2i + r][2j + c] at [i][j] (zero past the
-    /// padded plane).
+    /// padded plane). Only the plane's own values are written: the caller zeroes the buffer once,
+    /// and a buffer that holds one plane after another keeps its padding.
     static func splitPhases(_ source: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
         let H = g.height, W = g.width, PH = H + g.padTop + g.padBottom, PW = W + g.padLeft + g.padRight
         let EH = (PH + 1) / 2, EW = (PW + 1) / 2
-        buffer.initialize(repeating: 0, count: 4 * EH * EW)
-        for c in 0..<2 {
-            // The columns j whose input column 2j + c - padLeft lies in 0..<W.
+        // For each column parity c: the columns j whose input column 2j + c - padLeft lies in
+        // 0..<W, the first such input column (0 or 1), and how many there are.
+        let spans = (0..<2).map { c in
             let lo = Swift.min(EW, Swift.max(0, (g.padLeft - c + 1) / 2))
             let hi = Swift.max(lo, Swift.min(EW, (W + g.padLeft - c + 1) / 2))
-            for ir in 0..<H {
-                let pr = ir + g.padTop
-                let dst = buffer + ((pr & 1) * 2 + c) * EH * EW + (pr >> 1) * EW
-                let from = source + ir * W + 2 * lo + c - g.padLeft
-                for e in 0..<(hi - lo) { dst[lo + e] = from[2 * e] }
+            return (lo: lo, first: 2 * lo + c - g.padLeft, count: hi - lo)
+        }
+        // The parity whose columns start at input column 0 takes the even lanes of each sixteen
+        // input values, the other the odd lanes: one pass over each row, while sixteen fit in it.
+        let (even, odd) = spans[0].first == 0 ? (spans[0], spans[1]) : (spans[1], spans[0])
+        let (evenPhase, oddPhase) = spans[0].first == 0 ? (0, 1) : (1, 0)
+        let vectors = even.first == 0 && odd.first == 1 && even.count > 0 && odd.count > 0
+            ? Swift.min(W / 16, even.count / 8, odd.count / 8) : 0
+        for ir in 0..<H {
+            let pr = ir + g.padTop
+            let row = buffer + (pr & 1) * 2 * EH * EW + (pr >> 1) * EW
+            let de = row + evenPhase * EH * EW + even.lo, dO = row + oddPhase * EH * EW + odd.lo
+            let from = source + ir * W
+            for v in 0..<vectors {
+                let a = UnsafeRawPointer(from + 16 * v).loadUnaligned(as: SIMD8<Float>.self)
+                let b = UnsafeRawPointer(from + 16 * v + 8).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(de + 8 * v).storeBytes(of: SIMD8<Float>(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]), as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(dO + 8 * v).storeBytes(of: SIMD8<Float>(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]), as: SIMD8<Float>.self)
             }
+            for e in (8 * vectors)..<even.count { de[e] = from[even.first + 2 * e] }
+            for e in (8 * vectors)..<odd.count { dO[e] = from[odd.first + 2 * e] }
         }
     }
 
@@ -474,18 +495,13 @@ enum ConvKernels {
         return (chunk, (planes + chunk - 1) / chunk)
     }
 
-    /// Copies an H x W plane into the middle of a zeroed (H + top + bottom) x (W + left + right) one.
+    /// Copies an H x W plane into the middle of an (H + top + bottom) x (W + left + right) one whose
+    /// padding is zero already (a buffer that holds one plane after another keeps its padding).
     @inline(__always)
-    static func padPlane(_ source: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    static func copyIntoPadding(_ source: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
         let H = g.height, W = g.width, PW = W + g.padLeft + g.padRight
-        padded.initialize(repeating: 0, count: g.padTop * PW)
-        for h in 0..<H {
-            let row = padded + (g.padTop + h) * PW
-            row.initialize(repeating: 0, count: g.padLeft)
-            (row + g.padLeft).update(from: source + h * W, count: W)
-            (row + g.padLeft + W).initialize(repeating: 0, count: g.padRight)
-        }
-        (padded + (g.padTop + H) * PW).initialize(repeating: 0, count: g.padBottom * PW)
+        let first = padded + g.padTop * PW + g.padLeft
+        for h in 0..<H { (first + h * PW).update(from: source + h * W, count: W) }
     }
 
     // MARK: backward to the input

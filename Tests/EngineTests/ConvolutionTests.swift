@@ -76,6 +76,27 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The direct loops on planes as wide as the networks': many channels a call (each unit of
+    /// work keeps one buffer's zero padding for plane after plane), rows wide enough for the
+    /// stride-2 split to take sixteen columns at a time, odd and even sizes, symmetric and
+    /// asymmetric padding, depthwise and a few channels a group, against the nested loops.
+    func testDirectLoopsOnWidePlanesOfManyChannels() throws {
+        var g = SeededGenerator(seed: 11)
+        for trial in 0..<24 {
+            let stride = 1 + trial % 2, k = [1, 3, 5][Int(g.next() % 3)]
+            let size = [7, 14, 17, 23, 33, 40][Int(g.next() % 6)]
+            let pads = (0..<4).map { _ in Int(g.next() % UInt64(k / 2 + 2)) }
+            let cg = trial % 3 == 2 ? 4 : 1, groups = [16, 40, 64][Int(g.next() % 3)] / cg
+            let o = ConvOptions(stride: (stride, stride), padding: (pads[0], pads[1], pads[2], pads[3]), groups: groups)
+            let x = Tensor.randn([2, groups * cg, size, size + Int(g.next() % 3)], seed: UInt64(trial))
+            let wt = Tensor.randn([groups * (cg == 1 ? 1 + Int(g.next() % 2) : cg), cg, k, k], seed: UInt64(trial + 300))
+            let b = Tensor.randn([wt.shape[0]], seed: UInt64(trial + 600))
+            let fast = try Tensor.conv2d(x, wt, b, o), direct = try Tensor.conv2dDirect(x, wt, b, o)
+            XCTAssertEqual(fast.shape, direct.shape)
+            XCTAssertTrue(fast.isClose(to: direct, rtol: 1e-5, atol: 1e-5), "trial \(trial): \(x.shape) * \(wt.shape), \(o)")
+        }
+    }
+
     func testLectureSlideToeplitzAndIm2col() throws {
         // The 4x4 image and 2x2 filter of the tour: T is 9 x 16 and T · vec(x) is the 3x3 output.
         let x = try Tensor((0..<4).map { r in (1...4).map { Float(r * 4 + $0) } })
