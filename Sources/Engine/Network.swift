@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What a network expects of its input and what its outputs mean: size, channels, the
 /// normalization applied on the way in, and the class names.
 public struct InputSpec: Codable, Equatable, Sendable {
@@ -128,6 +130,7 @@ public final class Network {
                 ins.append(v)
             }
             var ran = i
+            let started = context.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
                 if fuses, i < stop, let conv = node.layer as? Conv2dLayer, nodes[i + 1].inputs == [node.name],
                    lastUse[node.name] == i + 1, !keep.contains(node.name), let activation = ConvActivation(nodes[i + 1].layer),
@@ -139,6 +142,10 @@ public final class Network {
                 }
             } catch let e as EngineError {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
+            }
+            if let timer = context.nodeTimer {
+                let kind = ran == i ? node.layer.kind : node.layer.kind + "+" + nodes[ran].layer.kind
+                timer(node.name, kind, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
             }
             for name in node.inputs where lastUse[name] == i && !keep.contains(name) { values[name] = nil }
             i = ran + 1

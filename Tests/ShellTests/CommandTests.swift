@@ -109,4 +109,36 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(r.output, "started\n")
         XCTAssertTrue(r.errors.contains("interrupted: stopped here"), r.errors)
     }
+
+    /// `cnn bench --model FILE --layers`: the network's forward pass as one JSON line, then where
+    /// its time went, kind by kind and layer by layer, the parts adding up to the whole.
+    func testBenchTimesAModelLayerByLayer() throws {
+        let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelsTests/Fixtures/onnx/inception_legacy.onnx").path
+        let r = try launch(["bench", "--model", model, "--layers", "--repeats", "3", "--warmup", "1"])
+        XCTAssertEqual(r.status, 0, r.errors)
+        let lines = r.output.split(separator: "\n").map(String.init)
+        let first = try JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Any]
+        XCTAssertEqual(first?["workload"] as? String, "model.forward", r.output)
+        XCTAssertGreaterThan(first?["ms"] as? Double ?? 0, 0, r.output)
+        let sum = try XCTUnwrap(lines.first { $0.hasPrefix("sum of the layers") }, r.output)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("conv2d") }, "a line for the convolutions: \(r.output)")
+        let layers = lines.drop { !$0.hasPrefix("every layer") }.dropFirst()
+        XCTAssertGreaterThan(layers.count, 3, r.output)
+        // Each layer's line: milliseconds, GFLOP/s or -, kind, name, output shape.
+        for line in layers {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            XCTAssertGreaterThanOrEqual(fields.count, 5, line)
+            XCTAssertNotNil(Double(fields.first ?? ""), line)
+            XCTAssertTrue(line.hasSuffix("]"), line)
+        }
+        XCTAssertTrue(sum.contains("the whole pass"), sum)
+
+        let wrong = try launch(["bench", "--layers"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.errors.contains("--input and --layers go with --model FILE"), wrong.errors)
+        let missing = try launch(["bench", "--model", "/nonexistent/net.onnx"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.errors.contains("/nonexistent/net.onnx"), missing.errors)
+    }
 }

@@ -129,6 +129,10 @@ public final class ForwardContext {
     public var isCancelled: () -> Bool
     public internal(set) var parameterVariables: [String: Variable] = [:]
     public internal(set) var updatedBuffers: [String: Tensor] = [:]
+    /// Called after each node has run, with its name, its kind ("conv2d+relu" where a
+    /// convolution ran with the activation that reads it) and the seconds it took: what
+    /// `cnn bench --model FILE --layers` adds up. Nil (the default) times nothing.
+    public var nodeTimer: ((_ name: String, _ kind: String, _ seconds: Double) -> Void)?
 
     public init(reluRule: ReLURule = .plain, training: Bool = false, trackParameters: Bool = false,
                 seed: UInt64 = 0, isCancelled: @escaping () -> Bool = { false }) {
