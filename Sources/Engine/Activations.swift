@@ -27,13 +27,23 @@ func unary(_ x: Variable, _ f: (Float) -> Float, _ df: @escaping (_ x: Float, _ 
 }
 
 /// clamp(x, low, high) (ReLU6 and clip).
-struct Clamp: ScalarFunction {
+struct Clamp: ScalarFunction, LaneFunction {
     let low: Float, high: Float
     @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
+    /// Lane by lane as above: max(x, low) is x unless low >= x, min(m, high) is m unless high < m
+    /// (so a NaN stays NaN).
+    /// (The bounds are spelled as SIMD8<Float>: compared as inferred vectors, the lanes went one
+    /// at a time through memory.)
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let l = SIMD8<Float>(repeating: low), h = SIMD8<Float>(repeating: high)
+        let m = x.replacing(with: l, where: l .>= x)
+        return m.replacing(with: h, where: h .< m)
+    }
 }
 
-struct Rectifier: ScalarFunction {
+struct Rectifier: ScalarFunction, LaneFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { SIMD8().replacing(with: x, where: x .> 0) }
 }
 
 /// y = max(x, 0), with the chosen backward rule.
@@ -93,8 +103,9 @@ public func silu(_ x: Variable) -> Variable {
     unary(x, SigmoidLinearUnit(), SigmoidLinearUnitDerivative())
 }
 
-struct SigmoidLinearUnit: ScalarFunction {
+struct SigmoidLinearUnit: ScalarFunction, LaneFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + fastExp(-x)) }
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x / (1 + fastExp(-x)) }
 }
 
 struct SigmoidLinearUnitDerivative: ScalarOperator {
@@ -135,6 +146,26 @@ public func fastExp(_ x: Float) -> Float {
     // 2^n is (n + 127) << 23.
     let bits = (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23
     return x.isNaN ? x : y * Float(bitPattern: bits)
+}
+
+/// `fastExp` of eight values, each with the same operations in the same order.
+@inline(__always)
+func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let low = SIMD8<Float>(repeating: -87.3), high = SIMD8<Float>(repeating: 88)
+    var c = x.replacing(with: low, where: low .>= x)
+    c = c.replacing(with: high, where: high .< c)
+    let t = c * 1.442695040888963 + 12_582_912
+    let n = t - 12_582_912
+    let r = c - n * 0.693359375 + n * 2.12194440e-4
+    var p = SIMD8<Float>(repeating: 1.9875691500e-4)
+    p = p * r + 1.3981999507e-3
+    p = p * r + 8.3334519073e-3
+    p = p * r + 4.1665795894e-2
+    p = p * r + 1.6666665459e-1
+    p = p * r + 5.0000001201e-1
+    let y = p * r * r + r + 1
+    let bits = (unsafeBitCast(t, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    return (y * unsafeBitCast(bits, to: SIMD8<Float>.self)).replacing(with: x, where: x .!= x)
 }
 
 /// y = tanh x; dy/dx = 1 - y².

@@ -121,7 +121,7 @@ enum ConvActivation: Equatable {
 
     /// How many convolutions have run with their activation (for tests).
     static var runs: Int { counter.withLock { $0 } }
-    fileprivate static let counter = LockedCounter()
+    static let counter = LockedCounter()
 
     /// The same activation as its own op, for what fusing must agree with.
     func callAsFunction(_ x: Variable) -> Variable {

@@ -20,6 +20,10 @@ func forEachChunk(_ count: Int, _ body: (Int, Int) -> Void) {
 protocol ScalarFunction { func callAsFunction(_ x: Float) -> Float }
 /// A function of two scalars, as `ScalarFunction`.
 protocol ScalarOperator { func callAsFunction(_ a: Float, _ b: Float) -> Float }
+/// A scalar function applied to eight values at once, each as the scalar function would.
+protocol LaneFunction { func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> }
+/// The values unchanged.
+struct SameLanes: LaneFunction { @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x } }
 
 /// A closure as a scalar function, for the ops that are not hot (erf, tanh, GELU): parallel,
 /// but called through its pointer.

@@ -28,8 +28,9 @@ public func hardSwish(_ x: Variable) -> Variable {
     unary(x, HardSwish(), HardSwishDerivative())
 }
 
-struct HardSwish: ScalarFunction {
+struct HardSwish: ScalarFunction, LaneFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1) }
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x * Clamp(low: 0, high: 1)(x / 6 + 0.5) }
 }
 
 struct HardSwishDerivative: ScalarOperator {

@@ -119,6 +119,9 @@ public final class Network {
         // Without gradients, a convolution whose output only an activation reads, and nobody
         // asks for, runs with the activation applied to each block as it is written.
         let fuses = !x.requiresGrad && !context.trackParameters && !context.training
+        if fuses && BlockedForward.enabled {
+            return try forwardBlocked(x, outputs: outputs, stop: stop, lastUse: lastUse, keep: keep, context: context)
+        }
         var values: [String: Variable] = [Network.inputName: x]
         var i = 0
         while i <= stop {

@@ -69,7 +69,8 @@ enum Winograd {
             x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in
                 let bias = b?.scalars
                 bias.withUnsafeOptionalPointer { bp in
-                    FilterCache.shared.transformed(w, flipped: flipped, k: pr.k, c: pr.c,
+                    FilterCache.shared.transformed(w, layout: .init(name: flipped ? "winograd-flipped" : "winograd", sizes: [pr.k, pr.c]),
+                                                   count: 16 * pr.k * pr.c,
                                                    transform: { transformFilters(wb.baseAddress!, p, flipped: flipped, into: $0) }) { u in
                         run(xb.baseAddress!, u, bp, yb.baseAddress!, p, activation)
                     }
@@ -404,22 +405,31 @@ extension Optional where Wrapped == [Float] {
     }
 }
 
-/// Transformed filters kept between calls: a trained network's weights do not change from one
-/// forward pass to the next, and transforming them again cost about a fifth of a ResNet's
-/// forward. An entry holds its weight tensor, so the weights it was made from cannot change
-/// under it (a write to the network's copy copies first); it is found again by the address of
-/// that storage. Least recently used entries go once the cache passes its budget; a buffer in
-/// use by a convolution lives until that convolution is done.
+/// Transformed or repacked filters kept between calls: a trained network's weights do not change
+/// from one forward pass to the next, and transforming them again cost about a fifth of a
+/// ResNet's forward. An entry holds its weight tensor, so the weights it was made from cannot
+/// change under it (a write to the network's copy copies first); it is found again by the
+/// address of that storage and the layout it was made in (Winograd's transform, flipped or not;
+/// the blocked convolutions' packing). Least recently used entries go once the cache passes its
+/// budget; a buffer in use by a convolution lives until that convolution is done.
 final class FilterCache: @unchecked Sendable {
-    static let shared = FilterCache(budget: 128 << 20)
+    /// 1 GB, or an eighth of the memory where that is less: a Wide ResNet-50's filters, packed
+    /// for the blocked and Winograd paths, take about 400 MB, and repacking them every pass cost
+    /// four times the pass itself.
+    static let shared = FilterCache(budget: min(1 << 30, Int(ProcessInfo.processInfo.physicalMemory / 8)))
 
     final class Filters: @unchecked Sendable {
         let pointer: UnsafeMutablePointer<Float>, count: Int
         init(count: Int) { self.count = count; pointer = .allocate(capacity: count) }
         deinit { pointer.deallocate() }
     }
+    /// What an entry was made as: a layout's name and the numbers that fix it.
+    struct Layout: Hashable {
+        let name: String
+        let sizes: [Int]
+    }
     private struct Entry {
-        let weights: Tensor, flipped: Bool, k: Int, c: Int, filters: Filters
+        let weights: Tensor, layout: Layout, filters: Filters
         var used: Int
     }
     private var entries: [Entry] = []
@@ -433,17 +443,16 @@ final class FilterCache: @unchecked Sendable {
         t.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
     }
 
-    /// How many transformed filter sets are kept, and their size in bytes (for tests).
+    /// How many filter sets are kept, and their size in bytes (for tests).
     var contents: (entries: Int, bytes: Int) { lock.lock(); defer { lock.unlock() }; return (entries.count, bytes) }
 
-    /// Runs `body` on the transformed filters of `weights` read as k x c filters, made by
-    /// `transform` into a buffer of 16·k·c floats the first time (or lent from the workspace
-    /// when they would not fit).
-    func transformed(_ weights: Tensor, flipped: Bool, k: Int, c: Int, transform: (UnsafeMutablePointer<Float>) -> Void,
+    /// Runs `body` on `weights` made into `layout`: `count` floats written by `transform` the
+    /// first time (or lent from the workspace when they would not fit the cache).
+    func transformed(_ weights: Tensor, layout: Layout, count: Int, transform: (UnsafeMutablePointer<Float>) -> Void,
                      _ body: (UnsafePointer<Float>) -> Void) {
-        let key = FilterCache.address(weights), count = 16 * k * c
+        let key = FilterCache.address(weights)
         lock.lock()
-        if let i = entries.firstIndex(where: { $0.flipped == flipped && $0.k == k && $0.c == c && FilterCache.address($0.weights) == key }) {
+        if let i = entries.firstIndex(where: { $0.layout == layout && $0.filters.count == count && FilterCache.address($0.weights) == key }) {
             clock += 1
             entries[i].used = clock
             let filters = entries[i].filters
@@ -460,7 +469,7 @@ final class FilterCache: @unchecked Sendable {
         transform(filters.pointer)
         lock.lock()
         clock += 1
-        entries.append(Entry(weights: weights, flipped: flipped, k: k, c: c, filters: filters, used: clock))
+        entries.append(Entry(weights: weights, layout: layout, filters: filters, used: clock))
         bytes += count * 4
         while bytes > budget, entries.count > 1, let oldest = entries.indices.dropLast().min(by: { entries[$0].used < entries[$1].used }) {
             bytes -= entries[oldest].filters.count * 4

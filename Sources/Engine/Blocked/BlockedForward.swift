@@ -1,0 +1,228 @@
+import Synchronization
+
+/// A network's forward pass without gradients (`predict`, `net(x)`, activations for a picture)
+/// keeps its images in the blocked layout [N, ⌈C/8⌉, H, W, 8] (BlockedLayout.swift) from the
+/// first convolution on, as long as the layers it meets can work on it: convolutions (plain,
+/// grouped in whole blocks, depthwise; each with the activation that alone reads it), pooling,
+/// batch normalization, elementwise functions, sums and products of images or of an image and
+/// per-channel values, and concatenation of channels in whole blocks. Any other layer (a
+/// reshape, a transpose, a fully connected layer) gets its input back in NCHW, converted once,
+/// and what it makes stays NCHW until the next convolution. Every output asked for is NCHW.
+///
+/// With a gradient (saliency, class models, training) the NCHW ops run instead, each recorded
+/// on the tape. CNN_BLOCKED=0 turns this path off, to compare.
+public enum BlockedForward {
+    private static let switchedOn = Atomic<Bool>(ProcessInfo.processInfo.environment["CNN_BLOCKED"] != "0")
+
+    /// Whether forward passes without gradients take this path.
+    public static var enabled: Bool {
+        get { switchedOn.load(ordering: .relaxed) }
+        set { switchedOn.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Elementwise kinds whose function runs on a blocked tensor as on any other (each value on its
+    /// own, finite values to finite ones, so the lanes past the last channel stay harmless).
+    static let elementwiseKinds: Set<String> = [
+        "relu", "relu6", "clip", "sigmoid", "silu", "hardsigmoid", "hardswish", "leaky_relu", "tanh", "gelu", "erf",
+        "identity", "dropout",
+    ]
+
+    /// How many layers ran blocked (for tests).
+    static var runs: Int { counter.withLock { $0 } }
+    private static let counter = LockedCounter()
+    static func count() { counter.withLock { $0 += 1 } }
+}
+
+import Foundation
+
+/// A value of a forward pass: a variable in its usual layout, or a blocked image holding `channels` channels.
+private enum PassValue {
+    case plain(Variable)
+    case blocked(Tensor, channels: Int)
+
+    /// The NCHW shape it stands for.
+    var shape: [Int] {
+        switch self {
+        case .plain(let v): return v.shape
+        case .blocked(let t, let c): return Blocked.plainShape(t.shape, channels: c)
+        }
+    }
+}
+
+extension Network {
+    /// The forward pass of `Network.forward` without gradients, blocked where it can be (see
+    /// `BlockedForward`): the same nodes, the same fusion of a convolution with its activation,
+    /// the same freeing of values after their last reader.
+    func forwardBlocked(_ x: Variable, outputs: [String], stop: Int, lastUse: [String: Int], keep: Set<String>,
+                        context: ForwardContext) throws -> [Variable] {
+        var values: [String: PassValue] = [Network.inputName: .plain(x)]
+        // Conversions made for one reader, kept for the others.
+        var plainCopies: [String: Variable] = [:], blockedCopies: [String: Tensor] = [:]
+
+        func plain(_ name: String) throws -> Variable {
+            guard let v = values[name] else { throw EngineError.invalidArgument("'\(name)' has no value") }
+            switch v {
+            case .plain(let p): return p
+            case .blocked(let t, let c):
+                if let p = plainCopies[name] { return p }
+                let p = Variable(Blocked.toPlain(t, channels: c))
+                plainCopies[name] = p
+                return p
+            }
+        }
+        /// The value as a blocked image, converted if it is a plain [N, C, H, W] one; nil for other ranks.
+        func blocked(_ name: String) throws -> (Tensor, Int)? {
+            guard let v = values[name] else { throw EngineError.invalidArgument("'\(name)' has no value") }
+            switch v {
+            case .blocked(let t, let c): return (t, c)
+            case .plain(let p):
+                guard p.shape.count == 4 else { return nil }
+                if let t = blockedCopies[name] { return (t, p.shape[1]) }
+                let t = Blocked.fromPlain(p.value)
+                blockedCopies[name] = t
+                return (t, p.shape[1])
+            }
+        }
+        func isBlocked(_ name: String) -> Bool {
+            if case .blocked? = values[name] { return true }
+            return false
+        }
+
+        /// Node i run blocked: its value and the last node it stands for (i + 1 when it took its
+        /// activation along), or nil when the node takes the usual path.
+        func runBlocked(_ i: Int) throws -> (PassValue, Int)? {
+            let node = nodes[i], layer = node.layer
+            guard let first = node.inputs.first, let input = values[first] else { return nil }
+            switch layer {
+            case let conv as Conv2dLayer:
+                guard input.shape.count == 4, let w = layer.parameters["weight"] else { return nil }
+                let b = layer.parameters["bias"]
+                let pr = try ConvProblem(input: input.shape, weight: w.shape, bias: b?.shape, options: conv.options)
+                // Winograd's F(2x2, 3x3) does 2.25x fewer multiplications than any direct tile:
+                // those convolutions take it, in NCHW.
+                if Winograd.applies(to: pr) { return nil }
+                var activation: ConvActivation?
+                var ran = i
+                if i < stop, nodes[i + 1].inputs == [node.name], lastUse[node.name] == i + 1, !keep.contains(node.name),
+                   let a = ConvActivation(nodes[i + 1].layer) {
+                    activation = a
+                    ran = i + 1
+                    ConvActivation.counter.withLock { $0 += 1 }
+                }
+                let y: Tensor
+                if BlockedDepthwise.supports(pr) {
+                    guard let (t, _) = try blocked(first) else { return nil }
+                    y = BlockedDepthwise(pr: pr).forward(t, w, b, then: activation)
+                } else if BlockedConvolution.supports(pr, plainInput: false) {
+                    // A few channels in NCHW (a network's input) are read as they are.
+                    if !isBlocked(first), pr.groups == 1, pr.c < Blocked.width {
+                        y = BlockedConvolution(pr: pr, plainInput: true).forward(try plain(first).value, w, b, then: activation)
+                    } else {
+                        guard let (t, _) = try blocked(first) else { return nil }
+                        y = BlockedConvolution(pr: pr, plainInput: false).forward(t, w, b, then: activation)
+                    }
+                } else {
+                    return nil
+                }
+                return (.blocked(y, channels: pr.k), ran)
+            case let pool as PoolLayer:
+                guard case .blocked(let t, let c) = input else { return nil }
+                return (.blocked(try BlockedPooling.pool(t, pool.options, average: layer.kind == "avgpool"), channels: c), i)
+            case let norm as BatchNormLayer:
+                guard case .blocked(let t, let c) = input, !context.training,
+                      let mean = norm.parameters["running_mean"], let variance = norm.parameters["running_var"],
+                      mean.shape == [c], variance.shape == [c] else { return nil }
+                let y = BlockedPooling.batchNorm(t, channels: c, weight: norm.parameters["weight"]?.scalars,
+                                                 bias: norm.parameters["bias"]?.scalars, mean: mean.scalars,
+                                                 variance: variance.scalars, eps: try layer.attributes.float("eps"))
+                return (.blocked(y, channels: c), i)
+            default:
+                break
+            }
+            switch layer.kind {
+            case "global_avgpool", "adaptive_avgpool":
+                guard case .blocked(let t, let c) = input else { return nil }
+                let size = layer.kind == "global_avgpool" ? [1, 1] : try layer.attributes.ints("size", count: 2)
+                return (.blocked(try BlockedPooling.adaptiveAverage(t, outputSize: (size[0], size[1])), channels: c), i)
+            case let kind where BlockedForward.elementwiseKinds.contains(kind):
+                guard node.inputs.count == 1, case .blocked(let t, let c) = input else { return nil }
+                let y = try layer.forward([Variable(t)], name: node.name, context: context)
+                guard y.shape == t.shape else { return nil }
+                return (.blocked(y.value, channels: c), i)
+            case "add", "mul":
+                // Images of the same channels, each dimension but the channels the same or 1 (a
+                // channel's scale): blocked, they broadcast the same way.
+                guard node.inputs.contains(where: isBlocked) else { return nil }
+                let shapes = node.inputs.map { values[$0]?.shape ?? [] }
+                guard let c = shapes.first?.dropFirst().first,
+                      shapes.allSatisfy({ $0.count == 4 && $0[1] == c }) else { return nil }
+                for d in [0, 2, 3] {
+                    let sizes = Set(shapes.map { $0[d] })
+                    guard sizes.count == 1 || (sizes.count == 2 && sizes.contains(1)) else { return nil }
+                }
+                var ins: [Variable] = []
+                for name in node.inputs {
+                    guard let (t, _) = try blocked(name) else { return nil }
+                    ins.append(Variable(t))
+                }
+                return (.blocked(try layer.forward(ins, name: node.name, context: context).value, channels: c), i)
+            case "concat":
+                // Along the channels, each part but the last in whole blocks.
+                let axis = try layer.attributes.int("axis")
+                guard axis == 1 || axis == -3, node.inputs.contains(where: isBlocked) else { return nil }
+                let shapes = node.inputs.map { values[$0]?.shape ?? [] }
+                guard shapes.allSatisfy({ $0.count == 4 }),
+                      shapes.dropLast().allSatisfy({ $0[1] % Blocked.width == 0 }) else { return nil }
+                var parts: [Variable] = []
+                for name in node.inputs {
+                    guard let (t, _) = try blocked(name) else { return nil }
+                    parts.append(Variable(t))
+                }
+                return (.blocked(try concat(parts, axis: 1).value, channels: shapes.reduce(0) { $0 + $1[1] }), i)
+            default:
+                return nil
+            }
+        }
+
+        var i = 0
+        while i <= stop {
+            if context.isCancelled() { throw EngineError.cancelled }
+            let node = nodes[i]
+            var ran = i
+            let started = context.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            do {
+                if let (value, last) = try runBlocked(i) {
+                    BlockedForward.count()
+                    ran = last
+                    values[nodes[ran].name] = value
+                } else {
+                    let ins = try node.inputs.map(plain)
+                    if i < stop, let conv = node.layer as? Conv2dLayer, nodes[i + 1].inputs == [node.name],
+                       lastUse[node.name] == i + 1, !keep.contains(node.name), let activation = ConvActivation(nodes[i + 1].layer),
+                       let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
+                        ran = i + 1
+                        values[nodes[ran].name] = .plain(y)
+                    } else {
+                        values[node.name] = .plain(try node.layer.forward(ins, name: node.name, context: context))
+                    }
+                }
+            } catch let e as EngineError {
+                throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
+            }
+            if let timer = context.nodeTimer {
+                let kind = ran == i ? node.layer.kind : node.layer.kind + "+" + nodes[ran].layer.kind
+                timer(node.name, kind, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            }
+            for name in node.inputs where lastUse[name] == i && !keep.contains(name) {
+                values[name] = nil
+                plainCopies[name] = nil
+                blockedCopies[name] = nil
+            }
+            i = ran + 1
+        }
+        return try outputs.map {
+            guard values[$0] != nil else { throw EngineError.unknownName($0, candidates: layerNames) }
+            return try plain($0)
+        }
+    }
+}

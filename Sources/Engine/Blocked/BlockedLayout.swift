@@ -1,0 +1,78 @@
+/// The blocked layout a forward pass without gradients keeps its images in: [N, ⌈C/8⌉, H, W, 8],
+/// the values of eight neighbouring channels side by side at each position (the "NCHWc" layout
+/// of oneDNN and onnxruntime). A convolution then takes eight input channels at a position with
+/// one load and makes eight output channels with one vector of sums, whatever the size of the
+/// image: the 7x7 maps at the end of a network vectorize as well as the 112x112 ones at its
+/// start, and each block of output channels is written as one contiguous stream.
+///
+/// The lanes past the last channel (when C is not a multiple of eight) hold finite values that
+/// nothing reads as a channel: convolutions give them zero weights, and conversion back to
+/// NCHW drops them. Only ops that keep finite numbers finite run on blocked tensors
+/// (`BlockedForward.elementwiseKinds`).
+enum Blocked {
+    /// Channels a block holds: one vector of SIMD8<Float>, eight floats (AVX's 256 bits).
+    static let width = 8
+
+    /// Blocks for `channels` channels.
+    @inline(__always)
+    static func blocks(_ channels: Int) -> Int { (channels + width - 1) / width }
+
+    /// The blocked shape of an NCHW shape.
+    static func shape(ofPlain s: [Int]) -> [Int] { [s[0], blocks(s[1]), s[2], s[3], width] }
+
+    /// The NCHW shape of a blocked shape holding `channels` channels.
+    static func plainShape(_ s: [Int], channels: Int) -> [Int] { [s[0], channels, s[2], s[3]] }
+
+    /// [N, C, H, W] to [N, ⌈C/8⌉, H, W, 8], the lanes past channel C zero.
+    static func fromPlain(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4, "blocked layout is for [N, C, H, W] images")
+        let n = x.shape[0], c = x.shape[1], hw = x.shape[2] * x.shape[3], cb = blocks(c)
+        return Tensor(shape: shape(ofPlain: x.shape), unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { src in
+                let s = src.baseAddress!, d = out.baseAddress!
+                Parallel.forEach(n * cb, inline: n * cb * hw < 1 << 15) { u in
+                    let ni = u / cb, b = u % cb, lanes = min(width, c - b * width)
+                    let plane = s + (ni * c + b * width) * hw, dst = d + u * hw * width
+                    if lanes < width {
+                        dst.initialize(repeating: 0, count: hw * width)
+                    }
+                    for l in 0..<lanes {
+                        let row = plane + l * hw
+                        for p in 0..<hw { dst[p * width + l] = row[p] }
+                    }
+                }
+            }
+        })
+    }
+
+    /// [N, ⌈C/8⌉, H, W, 8] holding `channels` channels to [N, C, H, W].
+    static func toPlain(_ x: Tensor, channels c: Int) -> Tensor {
+        precondition(x.rank == 5 && x.shape[4] == width && x.shape[1] == blocks(c), "not a blocked tensor of \(c) channels: \(x.shape)")
+        let n = x.shape[0], hw = x.shape[2] * x.shape[3], cb = x.shape[1]
+        return Tensor(shape: plainShape(x.shape, channels: c), unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { src in
+                let s = src.baseAddress!, d = out.baseAddress!
+                Parallel.forEach(n * cb, inline: n * cb * hw < 1 << 15) { u in
+                    let ni = u / cb, b = u % cb, lanes = min(width, c - b * width)
+                    let block = s + u * hw * width, plane = d + (ni * c + b * width) * hw
+                    for l in 0..<lanes {
+                        let row = plane + l * hw
+                        for p in 0..<hw { row[p] = block[p * width + l] }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Per-channel values (a bias, a scale) padded with zeros to whole blocks.
+    static func paddedChannels(_ values: [Float], blocks cb: Int) -> [Float] {
+        values + [Float](repeating: 0, count: cb * width - values.count)
+    }
+}
+
+typealias Lanes = SIMD8<Float>
+
+extension Lanes {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+    @inline(__always) func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Lanes.self) }
+}

@@ -1,0 +1,197 @@
+import XCTest
+@testable import Engine
+
+/// The blocked layout's kernels (Sources/Engine/Blocked) give the values of the NCHW ops, on
+/// shapes of every kind the forward pass sends them, and a network's forward pass is the same
+/// with the blocked path on or off.
+final class BlockedTests: XCTestCase {
+    /// Where `expected` is NaN `got` is NaN too, and elsewhere within atol + rtol·|expected|.
+    func assertSameNaNsAndClose(_ got: Tensor, _ expected: Tensor, rtol: Float, atol: Float, _ what: String,
+                                file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.scalars.map(\.isNaN), expected.scalars.map(\.isNaN), what + ": NaN in the same places", file: file, line: line)
+        func numbers(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, scalars: t.scalars.map { $0.isNaN ? 0 : $0 }) }
+        assertClose(numbers(got), numbers(expected), rtol: rtol, atol: atol, what, file: file, line: line)
+    }
+
+    func activated(_ y: Tensor, _ a: ConvActivation?) -> Tensor {
+        guard let a else { return y }
+        var s = y.scalars
+        s.withUnsafeMutableBufferPointer { a.apply($0.baseAddress!, count: $0.count) }
+        return Tensor(shape: y.shape, scalars: s)
+    }
+
+    let activations: [ConvActivation?] = [nil, .relu, .clamp(low: 0, high: 6), .silu, .hardSwish]
+
+    func testLayoutRoundTripsAndZeroesTheSpareLanes() {
+        for c in [1, 3, 8, 13, 16] {
+            let x = Tensor.randn([2, c, 3, 5], seed: UInt64(c))
+            let b = Blocked.fromPlain(x)
+            XCTAssertEqual(b.shape, [2, (c + 7) / 8, 3, 5, 8])
+            XCTAssertEqual(Blocked.toPlain(b, channels: c).scalars, x.scalars, "\(c) channels")
+            // Channel ch at (n, h, w) sits in lane ch % 8 of block ch / 8; lanes past C are zero.
+            for n in 0..<2 { for blk in 0..<(c + 7) / 8 { for p in 0..<15 { for l in 0..<8 {
+                let v = b.scalars[(((n * ((c + 7) / 8) + blk) * 15) + p) * 8 + l], ch = blk * 8 + l
+                XCTAssertEqual(v, ch < c ? x.scalars[(n * c + ch) * 15 + p] : 0)
+            }}}}
+        }
+    }
+
+    /// Convolutions of one group or of groups in whole blocks, any kernel, stride, dilation and
+    /// padding, 1x1 ones that read their positions as one row, each activation, against the direct loops.
+    func testConvolutionsAgreeWithDirectLoops() throws {
+        var g = SeededGenerator(seed: 11)
+        for trial in 0..<80 {
+            let grouped = trial % 5 == 4
+            let groups = grouped ? 2 + Int(g.next() % 2) : 1
+            let c = grouped ? groups * 8 * (1 + Int(g.next() % 2)) : 1 + Int(g.next() % 40)
+            let k = grouped ? groups * 8 * (1 + Int(g.next() % 2)) : 1 + Int(g.next() % 40)
+            let pointwise = trial % 4 == 1
+            let kh = pointwise ? 1 : 1 + Int(g.next() % 5), kw = pointwise ? 1 : 1 + Int(g.next() % 5)
+            let stride = pointwise ? (1, 1) : (1 + Int(g.next() % 3), 1 + Int(g.next() % 2))
+            let dilation = pointwise ? (1, 1) : (1 + Int(g.next() % 2), 1 + Int(g.next() % 2))
+            let pads = pointwise ? [0, 0, 0, 0] : (0..<4).map { _ in Int(g.next() % 3) }
+            let h = (kh - 1) * dilation.0 + 1 + Int(g.next() % 12), w = (kw - 1) * dilation.1 + 1 + Int(g.next() % 30)
+            let n = 1 + Int(g.next() % 2)
+            let o = ConvOptions(stride: stride, padding: (pads[0], pads[1], pads[2], pads[3]), dilation: dilation, groups: groups)
+            let x = Tensor.randn([n, c, h, w], seed: UInt64(1000 + trial))
+            let wt = Tensor.randn([k, c / groups, kh, kw], seed: UInt64(2000 + trial))
+            let b = trial % 3 == 0 ? nil : Tensor.randn([k], seed: UInt64(3000 + trial))
+            let a = activations[trial % activations.count]
+            let pr = try ConvProblem(input: x.shape, weight: wt.shape, bias: b?.shape, options: o)
+            XCTAssertTrue(BlockedConvolution.supports(pr, plainInput: false))
+            let expected = activated(try Tensor.conv2dDirect(x, wt, b, o), a)
+            let what = "trial \(trial): \(x.shape) * \(wt.shape), stride \(stride), dilation \(dilation), padding \(pads), groups \(groups), \(String(describing: a))"
+            let y = BlockedConvolution(pr: pr, plainInput: false).forward(Blocked.fromPlain(x), wt, b, then: a)
+            assertClose(Blocked.toPlain(y, channels: k), expected, rtol: 1e-4, atol: 1e-4, what)
+            // The spare lanes of the output stay finite (zero weights, zero bias).
+            XCTAssertTrue(y.scalars.allSatisfy(\.isFinite), what)
+            if groups == 1 && c < Blocked.width {
+                let z = BlockedConvolution(pr: pr, plainInput: true).forward(x, wt, b, then: a)
+                assertClose(Blocked.toPlain(z, channels: k), expected, rtol: 1e-4, atol: 1e-4, what + ", NCHW input")
+            }
+        }
+    }
+
+    func testDepthwiseAgreesWithDirectLoops() throws {
+        var g = SeededGenerator(seed: 12)
+        for trial in 0..<40 {
+            let c = 2 + Int(g.next() % 30), kh = 1 + Int(g.next() % 5), kw = 1 + Int(g.next() % 5)
+            let stride = (1 + Int(g.next() % 2), 1 + Int(g.next() % 2)), dilation = (1 + Int(g.next() % 2), 1)
+            let pads = (0..<4).map { _ in Int(g.next() % 3) }
+            let h = (kh - 1) * dilation.0 + 1 + Int(g.next() % 20), w = kw + Int(g.next() % 30)
+            let o = ConvOptions(stride: stride, padding: (pads[0], pads[1], pads[2], pads[3]), dilation: dilation, groups: c)
+            let x = Tensor.randn([1 + trial % 2, c, h, w], seed: UInt64(4000 + trial))
+            let wt = Tensor.randn([c, 1, kh, kw], seed: UInt64(5000 + trial))
+            let b = trial % 3 == 0 ? nil : Tensor.randn([c], seed: UInt64(6000 + trial))
+            let a = activations[trial % activations.count]
+            let pr = try ConvProblem(input: x.shape, weight: wt.shape, bias: b?.shape, options: o)
+            XCTAssertTrue(BlockedDepthwise.supports(pr))
+            let y = BlockedDepthwise(pr: pr).forward(Blocked.fromPlain(x), wt, b, then: a)
+            assertClose(Blocked.toPlain(y, channels: c), activated(try Tensor.conv2dDirect(x, wt, b, o), a), rtol: 1e-4, atol: 1e-4,
+                        "trial \(trial): \(x.shape) * \(wt.shape), stride \(stride), padding \(pads)")
+        }
+    }
+
+    /// Max and average pooling with PyTorch's windows (padding, ceil mode, divisors), a NaN winning
+    /// a max window, adaptive average pooling, and inference batch normalization.
+    func testPoolingAndBatchNormAgreeWithNCHW() throws {
+        var g = SeededGenerator(seed: 13)
+        for trial in 0..<40 {
+            let c = 1 + Int(g.next() % 20), k = 1 + Int(g.next() % 3), s = 1 + Int(g.next() % 3)
+            let pad = Int(g.next() % UInt64(k / 2 + 1))
+            let h = k + Int(g.next() % 9), w = k + Int(g.next() % 9)
+            let o = PoolOptions(kernel: k, stride: s, padding: pad, ceilMode: trial % 2 == 0, countIncludePad: trial % 3 != 0)
+            var x = Tensor.randn([1 + trial % 2, c, h, w], seed: UInt64(7000 + trial))
+            if trial % 4 == 0 { x.scalars[Int(g.next() % UInt64(x.count))] = .nan }
+            let xb = Blocked.fromPlain(x)
+            let what = "trial \(trial): \(x.shape), kernel \(k), stride \(s), padding \(pad), ceil \(o.ceilMode)"
+            assertSameNaNsAndClose(Blocked.toPlain(try BlockedPooling.pool(xb, o, average: false), channels: c),
+                                   try maxPool2d(Variable(x), o).value, rtol: 0, atol: 0, what + ", max")
+            assertSameNaNsAndClose(Blocked.toPlain(try BlockedPooling.pool(xb, o, average: true), channels: c),
+                                   try avgPool2d(Variable(x), o).value, rtol: 1e-6, atol: 1e-6, what + ", average")
+            let size = (1 + Int(g.next() % UInt64(h)), 1 + Int(g.next() % UInt64(w)))
+            assertSameNaNsAndClose(Blocked.toPlain(try BlockedPooling.adaptiveAverage(xb, outputSize: size), channels: c),
+                                   try adaptiveAvgPool2d(Variable(x), outputSize: size).value, rtol: 1e-6, atol: 1e-6,
+                                   what + ", adaptive to \(size)")
+
+            let weight = Tensor.randn([c], seed: UInt64(8000 + trial)), bias = Tensor.randn([c], seed: UInt64(9000 + trial))
+            let mean = Tensor.randn([c], seed: UInt64(10000 + trial))
+            let variance = Tensor(shape: [c], scalars: (0..<c).map { Float($0 % 5) * 0.3 + 0.1 })
+            let expected = try batchNorm(Variable(x), weight: Variable(weight), bias: Variable(bias), runningMean: mean,
+                                         runningVar: variance, eps: 1e-5, training: false).output.value
+            let y = BlockedPooling.batchNorm(xb, channels: c, weight: weight.scalars, bias: bias.scalars, mean: mean.scalars,
+                                             variance: variance.scalars, eps: 1e-5)
+            assertSameNaNsAndClose(Blocked.toPlain(y, channels: c), expected, rtol: 1e-5, atol: 1e-5, what + ", batch norm")
+        }
+    }
+
+    /// Each activation on eight lanes gives, lane by lane, exactly what it gives on one value,
+    /// at the values where rules differ: signed zeros, the bounds, infinities, NaN.
+    func testLaneFunctionsMatchTheirScalarsExactly() {
+        var values: [Float] = [0, -0.0, 1, -1, 3, -3, 6, -6, 6.0000005, 0.5, -0.5, 87.5, -87.5, 100, -100, 1e-30, -1e-30,
+                               .infinity, -.infinity, .nan, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        var g = SeededGenerator(seed: 14)
+        values += (0..<2002).map { _ in Float(Int(g.next() % 200_001) - 100_000) / 1000 }
+        while values.count % 8 != 0 { values.append(0.25) }
+        func check<F: ScalarFunction & LaneFunction>(_ f: F, _ name: String) {
+            for i in stride(from: 0, to: values.count, by: 8) {
+                let lanes = f(Lanes(values[i..<(i + 8)]))
+                for l in 0..<8 {
+                    let expected = f(values[i + l])
+                    XCTAssertTrue(lanes[l].bitPattern == expected.bitPattern || (lanes[l].isNaN && expected.isNaN),
+                                  "\(name)(\(values[i + l])): \(lanes[l]) on lanes, \(expected) alone")
+                }
+            }
+        }
+        check(Rectifier(), "relu")
+        check(Clamp(low: 0, high: 6), "relu6")
+        check(Clamp(low: -1.5, high: .infinity), "clip")
+        check(SigmoidLinearUnit(), "silu")
+        check(HardSwish(), "hardswish")
+    }
+
+    /// A network of every kind of layer the blocked path takes (and some it hands back to NCHW)
+    /// gives the same outputs with it on and off, on one thread and on several, and takes it.
+    func testNetworkForwardIsTheSameWithAndWithoutTheBlockedPath() throws {
+        let net = Network()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
+                  inputs: [String]? = nil, seed: UInt64) throws {
+            try net.append(name, LayerRegistry.make("conv2d", ["in": .int(cin), "out": .int(cout), "kernel": .int(k), "stride": .int(stride),
+                                                               "padding": .int(padding), "groups": .int(groups)], seed: seed), inputs: inputs)
+        }
+        try conv("stem", 3, 16, 3, stride: 2, padding: 1, seed: 1)
+        try net.append("bn", LayerRegistry.make("batchnorm", ["channels": .int(16)], seed: 2))
+        try net.append("act", LayerRegistry.make("relu6"))
+        try conv("dw", 16, 16, 3, padding: 1, groups: 16, seed: 3)
+        try net.append("hs", LayerRegistry.make("hardswish"))
+        try conv("pw", 16, 24, 1, seed: 4)
+        try conv("wino", 24, 24, 3, padding: 1, seed: 5)
+        try net.append("sum", LayerRegistry.make("add"), inputs: ["pw", "wino"])
+        try net.append("relu", LayerRegistry.make("relu"))
+        try net.append("pool", LayerRegistry.make("maxpool", ["kernel": .int(3), "stride": .int(2), "padding": .int(1)]))
+        try conv("grouped", 24, 32, 3, padding: 1, groups: 1, seed: 6)
+        try conv("branch", 24, 5, 1, inputs: ["pool"], seed: 7)
+        try net.append("cat", LayerRegistry.make("concat", ["axis": .int(1)]), inputs: ["grouped", "branch"])
+        try net.append("sig", LayerRegistry.make("sigmoid"))
+        try net.append("gap", LayerRegistry.make("global_avgpool"))
+        try net.append("flat", LayerRegistry.make("flatten"))
+        try net.append("fc", LayerRegistry.make("linear", ["in": .int(37), "out": .int(10)], seed: 8))
+        let x = Variable(Tensor.randn([2, 3, 29, 35], seed: 9))
+
+        let was = BlockedForward.enabled
+        defer { BlockedForward.enabled = was }
+        BlockedForward.enabled = false
+        let plain = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
+        BlockedForward.enabled = true
+        let before = BlockedForward.runs
+        let blocked = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
+        XCTAssertGreaterThanOrEqual(BlockedForward.runs - before, 10, "the layers the blocked path takes")
+        for (a, b) in zip(blocked, plain) { assertClose(a.value, b.value, rtol: 1e-5, atol: 1e-5, "blocked against NCHW") }
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 1
+        let single = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
+        for (a, b) in zip(single, blocked) { XCTAssertEqual(a.value.scalars, b.value.scalars, "the same on one thread") }
+    }
+}
+
