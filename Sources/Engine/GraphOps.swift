@@ -39,14 +39,62 @@ struct HardSwishDerivative: ScalarOperator {
 
 /// The error function; d/dx = 2/√π · e^(−x²).
 public func erf(_ x: Variable) -> Variable {
-    unary(x, { Foundation.erf($0) }, { v, _ in 1.1283791670955126 * Foundation.exp(-v * v) })
+    unary(x, ErrorFunction(), ErrorFunctionDerivative())
 }
 
 /// GELU, x · Φ(x) with Φ the standard normal distribution function (the exact form, through erf).
 public func gelu(_ x: Variable) -> Variable {
-    unary(x, { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }, { v, _ in
-        0.5 * (1 + Foundation.erf(v * 0.70710678118654752)) + v * 0.3989422804014327 * Foundation.exp(-0.5 * v * v)
-    })
+    unary(x, GaussianErrorLinearUnit(), GaussianErrorLinearUnitDerivative())
+}
+
+/// erf x in plain arithmetic, without branches, so that the elementwise loops run it eight values
+/// at a time (the C library's erff, one call a value, took a quarter of ConvNeXt's forward pass).
+/// Within 2.1e-7 of the exact value relative to it (4 ulp), ±1 at the infinities, NaN for NaN:
+/// - |x| < 1: its Taylor series, 2/√π · x · Σₙ (−x²)ⁿ / (n! (2n + 1)), to n = 12 (the next term
+///   is below 2e-9 of the sum);
+/// - otherwise Abramowitz and Stegun's 7.1.26, 1 − (a₁t + … + a₅t⁵) e^(−x²) with t = 1 / (1 + p|x|),
+///   within 1.5e-7 of erf, which is at least 0.84 there.
+@inline(__always)
+func fastErf(_ x: Float) -> Float {
+    let a = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF), s = x * x
+    var q: Float = 1.0 / (479_001_600 * 25)
+    q = q * s - 1.0 / (39_916_800 * 23)
+    q = q * s + 1.0 / (3_628_800 * 21)
+    q = q * s - 1.0 / (362_880 * 19)
+    q = q * s + 1.0 / (40_320 * 17)
+    q = q * s - 1.0 / (5_040 * 15)
+    q = q * s + 1.0 / (720 * 13)
+    q = q * s - 1.0 / (120 * 11)
+    q = q * s + 1.0 / (24 * 9)
+    q = q * s - 1.0 / (6 * 7)
+    q = q * s + 1.0 / (2 * 5)
+    q = q * s - 1.0 / 3
+    q = q * s + 1
+    let series = 1.1283791670955126 * x * q
+    let t = 1 / (1 + 0.3275911 * a)
+    var p: Float = 1.061405429
+    p = p * t - 1.453152027
+    p = p * t + 1.421413741
+    p = p * t - 0.284496736
+    p = p * t + 0.254829592
+    let tail = 1 - p * t * fastExp(-s)
+    // The tail's sign is x's (bit for bit, so that erf(−x) = −erf(x)).
+    return a < 1 ? series : Float(bitPattern: (x.bitPattern & 0x8000_0000) | tail.bitPattern)
+}
+
+struct ErrorFunction: ScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { fastErf(x) }
+}
+struct ErrorFunctionDerivative: ScalarOperator {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { 1.1283791670955126 * fastExp(-x * x) }
+}
+struct GaussianErrorLinearUnit: ScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { 0.5 * x * (1 + fastErf(x * 0.70710678118654752)) }
+}
+struct GaussianErrorLinearUnitDerivative: ScalarOperator {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float {
+        0.5 * (1 + fastErf(x * 0.70710678118654752)) + x * 0.3989422804014327 * fastExp(-0.5 * x * x)
+    }
 }
 
 /// y = x for x > 0, slope · x otherwise, with `slope` broadcast against x (one per channel: [C, 1, 1]).
