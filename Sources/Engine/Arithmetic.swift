@@ -268,8 +268,16 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) throws ->
             gemm(transB: true, m: nb, n: outF, k: inF, a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF, c: out.baseAddress!, ldc: outF)
         }}
         if let b {
+            // Row by row on the threads (a ConvNeXt block's layers have 1.2 M outputs).
             b.value.withUnsafeBufferPointer { bp in
-                for r in 0..<nb { for o in 0..<outF { out[r * outF + o] += bp[o] } }
+                let bias = bp.baseAddress!, y = out.baseAddress!
+                let chunks = nb * outF < 1 << 16 ? 1 : min(Parallel.threads, nb)
+                Parallel.forEach(chunks, inline: chunks == 1) { t in
+                    for r in (nb * t / chunks)..<(nb * (t + 1) / chunks) {
+                        let row = y + r * outF
+                        for o in 0..<outF { row[o] += bias[o] }
+                    }
+                }
             }
         }
     }
