@@ -72,6 +72,20 @@ final class BlockedTests: XCTestCase {
         }
     }
 
+    /// 1x1 convolutions on inputs too wide for a core's cache over the whole map: their runs of
+    /// positions are cut to what fits and taken part by part; the same values as the direct loops.
+    func testWidePointwiseConvolutionsAgreeWithDirectLoops() throws {
+        for (c, k, h, w) in [(520, 40, 20, 20), (1030, 17, 7, 31), (300, 64, 14, 14)] {
+            let x = Tensor.randn([1, c, h, w], seed: UInt64(c)), wt = Tensor.randn([k, c, 1, 1], seed: UInt64(k))
+            let b = Tensor.randn([k], seed: 3)
+            let pr = try ConvProblem(input: x.shape, weight: wt.shape, bias: b.shape, options: ConvOptions())
+            XCTAssertTrue(BlockedConvolution(pr: pr, plainInput: false).flattens)
+            let y = BlockedConvolution(pr: pr, plainInput: false).forward(Blocked.fromPlain(x), wt, b, then: .relu)
+            assertClose(Blocked.toPlain(y, channels: k), activated(try Tensor.conv2dDirect(x, wt, b, ConvOptions()), .relu),
+                        rtol: 1e-4, atol: 1e-4, "\(c) -> \(k) channels on \(h)x\(w)")
+        }
+    }
+
     func testDepthwiseAgreesWithDirectLoops() throws {
         var g = SeededGenerator(seed: 12)
         for trial in 0..<40 {

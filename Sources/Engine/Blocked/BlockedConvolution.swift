@@ -170,8 +170,19 @@ struct BlockedConvolution {
         let wanted = max(1, (PatchSplit.pieces + units - 1) / units)
         let most = max(1, (1 << 15) / (width * Self.tileBlocks))
         let (rowsPer, columnsPer): (Int, Int)
+        let fitting = max(24, (1 << 16) / (inSteps * step) / 24 * 24)
+        // Wide inputs (more channels than 256 KB holds for the whole run): the run is cut to what
+        // fits (see below), and tasks go part by part, each part's output groups in a row, so that
+        // they take turns on its input while it is in a core's second-level cache.
+        let partMajor = OH == 1 && fitting < min(OW, most)
         if OH == 1 {
-            let run = max(24, min((OW + wanted - 1) / wanted, most) / 24 * 24)
+            // Runs in whole multiples of 24 (every tile width divides it), rounded up: rounded
+            // down, a 7x7 map's 49 positions had made a run of 48 and one of a single position.
+            // And at most the positions whose input, every channel of the group, fits in 256 KB
+            // (1x1 convolutions of 256 to 1024 channels had read theirs again from the third-level
+            // cache for each output group; the layers' times, summed, in one interleaved run:
+            // ResNeXt-50 75.6 -> 74.4 ms, DenseNet-121 58.6 -> 54.4).
+            let run = max(24, (min((OW + wanted - 1) / wanted, most, fitting) + 23) / 24 * 24)
             (rowsPer, columnsPer) = (1, run)
         } else {
             (rowsPer, columnsPer) = (max(1, min((OH + wanted - 1) / wanted, most / max(1, OW))), OW)
@@ -179,7 +190,7 @@ struct BlockedConvolution {
         let parts = (OH + rowsPer - 1) / rowsPer * ((OW + columnsPer - 1) / columnsPer)
         let partsPerRow = (OW + columnsPer - 1) / columnsPer
         Parallel.forEach(units * parts, inline: pr.flops < ConvKernels.parallelFlops) { t in
-            let part = t % parts, u = t / parts
+            let part = partMajor ? t / units : t % parts, u = partMajor ? t % units : t / parts
             let j = u % outGroups, ngi = u / outGroups, gi = ngi % pr.groups, ni = ngi / pr.groups
             let firstBlock = j * Self.tileBlocks, blocks = min(Self.tileBlocks, outBlocks - firstBlock)
             let tile = Self.tileWidth(blocks: blocks)
