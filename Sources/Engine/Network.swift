@@ -135,8 +135,8 @@ public final class Network {
             var ran = i
             let started = context.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
-                if fuses, i < stop, let conv = node.layer as? Conv2dLayer, nodes[i + 1].inputs == [node.name],
-                   lastUse[node.name] == i + 1, !keep.contains(node.name), let activation = ConvActivation(nodes[i + 1].layer),
+                if fuses, let conv = node.layer as? Conv2dLayer,
+                   let activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep),
                    let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
                     ran = i + 1
                     values[nodes[ran].name] = y
@@ -146,10 +146,7 @@ public final class Network {
             } catch let e as EngineError {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
             }
-            if let timer = context.nodeTimer {
-                let kind = ran == i ? node.layer.kind : node.layer.kind + "+" + nodes[ran].layer.kind
-                timer(node.name, kind, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-            }
+            reportTime(i, through: ran, since: started, context)
             for name in node.inputs where lastUse[name] == i && !keep.contains(name) { values[name] = nil }
             i = ran + 1
         }
@@ -157,6 +154,22 @@ public final class Network {
             guard let v = values[$0] else { throw EngineError.unknownName($0, candidates: layerNames) }
             return v
         }
+    }
+
+    /// The activation node i + 1 computes, when it is the only reader of node i's output, which
+    /// nobody asked for: a convolution at i can then run with it (`ConvActivation`).
+    func activationReadingAlone(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> ConvActivation? {
+        let name = nodes[i].name
+        guard i < stop, nodes[i + 1].inputs == [name], lastUse[name] == i + 1, !keep.contains(name) else { return nil }
+        return ConvActivation(nodes[i + 1].layer)
+    }
+
+    /// Tells `context.nodeTimer`, if any, the time since `started` of node i (and of the
+    /// activation through node `ran` that ran with it).
+    func reportTime(_ i: Int, through ran: Int, since started: UInt64, _ context: ForwardContext) {
+        guard let timer = context.nodeTimer else { return }
+        let kind = ran == i ? nodes[i].layer.kind : nodes[i].layer.kind + "+" + nodes[ran].layer.kind
+        timer(nodes[i].name, kind, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
 
     /// The output for a tensor input, with no gradient recorded.

@@ -147,12 +147,17 @@ struct BlockedConvolution {
         let PW = g.width + g.padLeft + g.padRight, PH = g.height + g.padTop + g.padBottom
         dst.initialize(repeating: 0, count: g.padTop * PW * step)
         for h in 0..<g.height {
-            let row = dst + (g.padTop + h) * PW * step
-            row.initialize(repeating: 0, count: g.padLeft * step)
-            (row + g.padLeft * step).update(from: src + h * g.width * step, count: g.width * step)
-            (row + (g.padLeft + g.width) * step).initialize(repeating: 0, count: g.padRight * step)
+            copyPaddedRow(src + h * g.width * step, g, step: step, into: dst + (g.padTop + h) * PW * step)
         }
         (dst + (g.padTop + g.height) * PW * step).initialize(repeating: 0, count: (PH - g.padTop - g.height) * PW * step)
+    }
+
+    /// One row of W positions (of `step` floats) between padLeft and padRight zero positions.
+    @inline(__always)
+    static func copyPaddedRow(_ src: UnsafePointer<Float>, _ g: ConvGeometry, step: Int, into dst: UnsafeMutablePointer<Float>) {
+        dst.initialize(repeating: 0, count: g.padLeft * step)
+        (dst + g.padLeft * step).update(from: src, count: g.width * step)
+        (dst + (g.padLeft + g.width) * step).initialize(repeating: 0, count: g.padRight * step)
     }
 
     /// Every output of `rows` rows of `columns` positions, from an input whose every window lies inside.
@@ -385,9 +390,7 @@ struct BlockedDepthwise {
                 for r in 0..<count {
                     let dst = buffer + r * PW * width, h = top + r
                     guard h >= 0, h < H else { dst.initialize(repeating: 0, count: PW * width); continue }
-                    dst.initialize(repeating: 0, count: g.padLeft * width)
-                    (dst + g.padLeft * width).update(from: input + h * W * width, count: W * width)
-                    (dst + (g.padLeft + W) * width).initialize(repeating: 0, count: g.padRight * width)
+                    BlockedConvolution.copyPaddedRow(input + h * W * width, g, step: width, into: dst)
                 }
                 for oh in oh0..<oh1 {
                     let row = output + oh * OW * width

@@ -101,14 +101,9 @@ extension Network {
                 // Winograd's F(2x2, 3x3) does 2.25x fewer multiplications than any direct tile:
                 // those convolutions take it, in NCHW.
                 if Winograd.applies(to: pr) { return nil }
-                var activation: ConvActivation?
-                var ran = i
-                if i < stop, nodes[i + 1].inputs == [node.name], lastUse[node.name] == i + 1, !keep.contains(node.name),
-                   let a = ConvActivation(nodes[i + 1].layer) {
-                    activation = a
-                    ran = i + 1
-                    ConvActivation.counter.withLock { $0 += 1 }
-                }
+                let activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep)
+                let ran = activation == nil ? i : i + 1
+                if activation != nil { ConvActivation.counter.withLock { $0 += 1 } }
                 let y: Tensor
                 if BlockedDepthwise.supports(pr) {
                     guard let (t, _) = try blocked(first) else { return nil }
@@ -197,8 +192,7 @@ extension Network {
                     values[nodes[ran].name] = value
                 } else {
                     let ins = try node.inputs.map(plain)
-                    if i < stop, let conv = node.layer as? Conv2dLayer, nodes[i + 1].inputs == [node.name],
-                       lastUse[node.name] == i + 1, !keep.contains(node.name), let activation = ConvActivation(nodes[i + 1].layer),
+                    if let conv = node.layer as? Conv2dLayer, let activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep),
                        let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
                         ran = i + 1
                         values[nodes[ran].name] = .plain(y)
@@ -209,10 +203,7 @@ extension Network {
             } catch let e as EngineError {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
             }
-            if let timer = context.nodeTimer {
-                let kind = ran == i ? node.layer.kind : node.layer.kind + "+" + nodes[ran].layer.kind
-                timer(node.name, kind, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-            }
+            reportTime(i, through: ran, since: started, context)
             for name in node.inputs where lastUse[name] == i && !keep.contains(name) {
                 values[name] = nil
                 plainCopies[name] = nil
