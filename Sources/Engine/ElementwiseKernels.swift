@@ -128,6 +128,12 @@ func broadcastMap<F: ScalarOperator>(_ a: Tensor, _ b: Tensor, _ f: F) throws ->
     let plan = BroadcastPlan(a.shape, b.shape, out: out)
     let row = plan.row, rows = plan.rows
     let ia = plan.stridesA[plan.sizes.count - 1], ib = plan.stridesB[plan.sizes.count - 1]
+    // Rows step along the next dimension out by its strides; the full offsets are worked out
+    // (divisions) only where a run of those starts: short rows (a blocked image's 8 lanes times
+    // a channel's scale) would otherwise spend more on the divisions than on the values.
+    let d2 = plan.sizes.count - 2
+    let run = d2 >= 0 ? plan.sizes[d2] : 1
+    let stepA = d2 >= 0 ? plan.stridesA[d2] : 0, stepB = d2 >= 0 ? plan.stridesB[d2] : 0
     return Tensor(shape: out) { dst in
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
             let pa = ap.baseAddress!, pb = bp.baseAddress!, o = dst.baseAddress!
@@ -136,8 +142,12 @@ func broadcastMap<F: ScalarOperator>(_ a: Tensor, _ b: Tensor, _ f: F) throws ->
             let chunks = (rows + perChunk - 1) / perChunk
             let parts = Swift.min(Parallel.threads, chunks)
             Parallel.forEach(parts, inline: parts <= 1) { t in
-                for r in (rows * t / parts)..<(rows * (t + 1) / parts) {
-                    let (oa, ob) = plan.offsets(ofRow: r)
+                let first = rows * t / parts
+                var (oa, ob) = plan.offsets(ofRow: first)
+                for r in first..<(rows * (t + 1) / parts) {
+                    if r != first {
+                        if r % run == 0 { (oa, ob) = plan.offsets(ofRow: r) } else { oa += stepA; ob += stepB }
+                    }
                     let x = pa + oa, y = pb + ob, z = o + r * row
                     if ia != 0 && ib != 0 {
                         for j in 0..<row { z[j] = f(x[j], y[j]) }

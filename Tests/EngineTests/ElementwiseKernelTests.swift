@@ -83,6 +83,11 @@ final class ElementwiseKernelTests: XCTestCase {
         XCTAssertEqual(try broadcastMap(scale, x, Quotient()), try reference(scale, x, /))
         XCTAssertEqual(try broadcastMap(x, other, Sum()), try reference(x, other, +))
         XCTAssertEqual(try broadcastMap(s, x, Difference()), try reference(s, x, -))
+        // A blocked image's channel scale: rows of 8 lanes, the scale's rows repeating along the
+        // positions, the threads' chunks starting part-way through a run of them.
+        let lanes = random([1, 5, 37, 29, 8], &g), laneScale = random([1, 5, 1, 1, 8], &g)
+        XCTAssertEqual(try broadcastMap(lanes, laneScale, Product()), try reference(lanes, laneScale, *))
+        XCTAssertEqual(try broadcastMap(laneScale, lanes, Difference()), try reference(laneScale, lanes, -))
         XCTAssertEqual(sigmoid(Variable(x)).value, x.map { 1 / (1 + fastExp(-$0)) })
         XCTAssertEqual(relu(Variable(x)).value, x.map { Swift.max($0, 0) })
         XCTAssertEqual(hardSwish(Variable(x)).value, x.map { $0 * Swift.min(Swift.max($0 / 6 + 0.5, 0), 1) })
