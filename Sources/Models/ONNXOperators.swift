@@ -23,7 +23,7 @@ extension ONNXImporter {
         "Constant": { try $0.constantNode() },
         "ConstantOfShape": { try $0.constantOfShape() },
         "Conv": { try $0.convolution() },
-        "Div": { try $0.arithmetic(.divide) },
+        "Div": { n in if try !n.gelu() { try n.arithmetic(.divide) } },
         "Dropout": { try $0.dropout() },
         "Flatten": { try $0.flatten() },
         "Gather": { $0.readsComputed ? try $0.gatherComputed() : try $0.gather() },

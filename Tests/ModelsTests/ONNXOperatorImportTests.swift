@@ -338,6 +338,47 @@ final class ONNXOperatorImportTests: XCTestCase {
         XCTAssertEqual(try kinds(try network(squared)), ["sigmoid", "mul"])
     }
 
+    /// The legacy exporter's exact GELU, x · (erf(x / √2) + 1) · 0.5 in five nodes with the
+    /// constants in Constant nodes written just before their readers, imports as one `gelu`
+    /// layer, the products in either order; a chain that differs anywhere keeps its nodes.
+    func testExactGELUInFiveNodesBecomesOneLayer() throws {
+        let x = Tensor.randn([2, 3, 4, 4], seed: 13).map { $0 * 3 }
+        func sketch(divisor: Float = 1.4142135, halfFirst: Bool = false, readAgain: Bool = false) -> GraphSketch {
+            var g = GraphSketch(input: x.shape)
+            g.node("Relu", ["x"], ["r"], name: "/stem/Relu")
+            g.node("Constant", [], ["k0"], name: "/block/act/Constant", .tensor("value", Tensor(scalar: divisor)))
+            g.node("Div", ["r", "k0"], ["d"], name: "/block/act/Div")
+            g.node("Erf", ["d"], ["e"], name: "/block/act/Erf")
+            g.node("Constant", [], ["k1"], name: "/block/act/Constant_1", .tensor("value", Tensor(scalar: 1)))
+            g.node("Add", ["e", "k1"], ["a"], name: "/block/act/Add")
+            g.node("Constant", [], ["k2"], name: "/block/act/Constant_2", .tensor("value", Tensor(scalar: 0.5)))
+            if halfFirst {
+                g.node("Mul", ["a", "k2"], ["m"], name: "/block/act/Mul")
+                g.node("Mul", ["r", "m"], ["y0"], name: "/block/act/Mul_1")
+            } else {
+                g.node("Mul", ["r", "a"], ["m"], name: "/block/act/Mul")
+                g.node("Mul", ["m", "k2"], ["y0"], name: "/block/act/Mul_1")
+            }
+            if readAgain {
+                g.node("Add", ["y0", "e"], ["y"], name: "/head/Add")
+            } else {
+                g.node("Identity", ["y0"], ["y"], name: "/head/Identity")
+            }
+            return g
+        }
+        let positive = x.map { Swift.max($0, 0) }
+        let expectedAfterRelu = positive.map { Float(0.5 * Double($0) * (1 + Foundation.erf(Double($0) / 2.0.squareRoot()))) }
+        for halfFirst in [false, true] {
+            let net = try network(sketch(halfFirst: halfFirst))
+            XCTAssertEqual(try kinds(net).filter { $0 != "identity" }, ["relu", "gelu"], "half first: \(halfFirst)")
+            XCTAssertTrue(net.layerNames.contains("block_act_gelu"), "\(net.layerNames)")
+            assertClose(try net(x), expectedAfterRelu, "GELU")
+        }
+        // Another divisor, or the erf read again, and the five nodes stay.
+        XCTAssertFalse(try kinds(try network(sketch(divisor: 2))).contains("gelu"))
+        XCTAssertFalse(try kinds(try network(sketch(readAgain: true))).contains("gelu"))
+    }
+
     func testArithmeticWithConstantsOnEitherSideAndBetweenBranches() throws {
         let x = Tensor.randn([1, 3, 2, 2], seed: 12).map { $0 > 0 ? $0 + 0.5 : $0 - 0.5 }
         let mean = Tensor(shape: [3, 1, 1], scalars: [0.25, -0.5, 4])
