@@ -162,6 +162,15 @@ public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, axis: I
     let a = axis < 0 ? axis + rank : axis
     guard a >= 0, a < rank else { throw EngineError.invalidArgument("layer norm axis \(axis) is out of range for shape \(x.shape)") }
     let outer = x.shape[..<a].reduce(1, *), inner = x.shape[a...].reduce(1, *)
+    // Without a gradient, one kernel: each row's statistics and its normalized values in one
+    // visit while the row is in cache, instead of the nine passes of the ops below.
+    func matches(_ p: Variable?) -> Bool {
+        guard let p else { return true }
+        return !p.requiresGrad && p.value.count == inner && p.shape.drop(while: { $0 == 1 }).elementsEqual(x.shape[a...].drop(while: { $0 == 1 }))
+    }
+    if !x.requiresGrad, matches(weight), matches(bias), inner > 0 {
+        return Variable(layerNormRows(x.value, inner: inner, weight: weight?.value, bias: bias?.value, eps: eps))
+    }
     let rows = try reshape(x, [outer, inner])
     let mu = try mean(rows, axis: 1, keepDims: true)
     let centred = try subtract(rows, mu)
@@ -171,6 +180,41 @@ public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, axis: I
     if let weight { y = try multiply(y, weight) }
     if let bias { y = try add(y, bias) }
     return y
+}
+
+/// Layer normalization of each row of `inner` values: (x − mean) / √(variance + eps) · weight +
+/// bias, the mean and the variance of the centred values summed in eight lanes.
+func layerNormRows(_ x: Tensor, inner: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+    let rows = x.count / inner
+    let parts = x.count < elementwiseParallelMinimum ? 1 : Swift.min(Parallel.threads, rows)
+    let ones = weight == nil ? [Float](repeating: 1, count: inner) : [], zeros = bias == nil ? [Float](repeating: 0, count: inner) : []
+    let w = weight?.scalars ?? ones, b = bias?.scalars ?? zeros
+    return Tensor(shape: x.shape, unsafeUninitialized: { out in
+        x.withUnsafeBufferPointer { xs in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
+            let src = xs.baseAddress!, dst = out.baseAddress!, scale = wp.baseAddress!, shift = bp.baseAddress!
+            let vectors = inner / 8
+            Parallel.forEach(parts, inline: parts == 1) { t in
+                for r in (rows * t / parts)..<(rows * (t + 1) / parts) {
+                    let row = src + r * inner, y = dst + r * inner
+                    var lanes = SIMD8<Float>()
+                    for v in 0..<vectors { lanes += SIMD8<Float>(UnsafeBufferPointer(start: row + 8 * v, count: 8)) }
+                    var total = lanes.sum()
+                    for i in (8 * vectors)..<inner { total += row[i] }
+                    let mean = total / Float(inner)
+                    lanes = SIMD8<Float>()
+                    let m = SIMD8<Float>(repeating: mean)
+                    for v in 0..<vectors {
+                        let d = SIMD8<Float>(UnsafeBufferPointer(start: row + 8 * v, count: 8)) - m
+                        lanes.addProduct(d, d)
+                    }
+                    var squares = lanes.sum()
+                    for i in (8 * vectors)..<inner { let d = row[i] - mean; squares += d * d }
+                    let spread = (squares / Float(inner) + eps).squareRoot()
+                    for i in 0..<inner { y[i] = (row[i] - mean) / spread * scale[i] + shift[i] }
+                }
+            }
+        }}}
+    })
 }
 
 /// Sum, maximum or mean over several axes, keeping them as size 1 when `keepDims`.
