@@ -178,13 +178,17 @@ final class BlockedTests: XCTestCase {
         try net.append("act", LayerRegistry.make("relu6"))
         try conv("dw", 16, 16, 3, padding: 1, groups: 16, seed: 3)
         try net.append("hs", LayerRegistry.make("hardswish"))
-        try conv("pw", 16, 24, 1, seed: 4)
-        try conv("wino", 24, 24, 3, padding: 1, seed: 5)
+        // A 3x3 convolution on few channels runs as blocked tiles; one on 96 stays Winograd's, in NCHW.
+        try conv("small", 16, 16, 3, padding: 1, seed: 10)
+        XCTAssertTrue(BlockedForward.directBeatsWinograd(try ConvProblem(input: [2, 16, 15, 18], weight: [16, 16, 3, 3], bias: nil, options: ConvOptions(padding: 1))))
+        try conv("pw", 16, 96, 1, seed: 4)
+        try conv("wino", 96, 96, 3, padding: 1, seed: 5)
+        XCTAssertFalse(BlockedForward.directBeatsWinograd(try ConvProblem(input: [2, 96, 15, 18], weight: [96, 96, 3, 3], bias: nil, options: ConvOptions(padding: 1))))
         try net.append("sum", LayerRegistry.make("add"), inputs: ["pw", "wino"])
         try net.append("relu", LayerRegistry.make("relu"))
         try net.append("pool", LayerRegistry.make("maxpool", ["kernel": .int(3), "stride": .int(2), "padding": .int(1)]))
-        try conv("grouped", 24, 32, 3, padding: 1, groups: 1, seed: 6)
-        try conv("branch", 24, 5, 1, inputs: ["pool"], seed: 7)
+        try conv("grouped", 96, 32, 3, padding: 1, groups: 1, seed: 6)
+        try conv("branch", 96, 5, 1, inputs: ["pool"], seed: 7)
         try net.append("cat", LayerRegistry.make("concat", ["axis": .int(1)]), inputs: ["grouped", "branch"])
         try net.append("sig", LayerRegistry.make("sigmoid"))
         try net.append("gap", LayerRegistry.make("global_avgpool"))
@@ -199,7 +203,7 @@ final class BlockedTests: XCTestCase {
         BlockedForward.enabled = true
         let before = BlockedForward.runs
         let blocked = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
-        XCTAssertGreaterThanOrEqual(BlockedForward.runs - before, 10, "the layers the blocked path takes")
+        XCTAssertGreaterThanOrEqual(BlockedForward.runs - before, 11, "the layers the blocked path takes")
         for (a, b) in zip(blocked, plain) { assertClose(a.value, b.value, rtol: 1e-5, atol: 1e-5, "blocked against NCHW") }
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
