@@ -168,7 +168,7 @@ public final class Network {
     /// activation through node `ran` that ran with it).
     func reportTime(_ i: Int, through ran: Int, since started: UInt64, _ context: ForwardContext) {
         guard let timer = context.nodeTimer else { return }
-        let kind = ran == i ? nodes[i].layer.kind : nodes[i].layer.kind + "+" + nodes[ran].layer.kind
+        let kind = nodes[i...ran].map(\.layer.kind).joined(separator: "+")
         timer(nodes[i].name, kind, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
 

@@ -164,6 +164,21 @@ final class BlockedTests: XCTestCase {
         check(HardSwish(), "hardswish")
     }
 
+    /// The outputs with the blocked path off and on (checked to agree within rounding), and how
+    /// many layers it took.
+    private func bothWays(_ net: Network, _ x: Variable, outputs: [String]) throws -> (plain: [Variable], blocked: [Variable], runs: Int) {
+        let was = BlockedForward.enabled
+        defer { BlockedForward.enabled = was }
+        BlockedForward.enabled = false
+        let plain = try net.forward(x, outputs: outputs, context: ForwardContext())
+        BlockedForward.enabled = true
+        let before = BlockedForward.runs
+        let blocked = try net.forward(x, outputs: outputs, context: ForwardContext())
+        let runs = BlockedForward.runs - before
+        for (a, b) in zip(blocked, plain) { assertClose(a.value, b.value, rtol: 1e-5, atol: 1e-5, "blocked against NCHW") }
+        return (plain, blocked, runs)
+    }
+
     /// A network of every kind of layer the blocked path takes (and some it hands back to NCHW)
     /// gives the same outputs with it on and off, on one thread and on several, and takes it.
     func testNetworkForwardIsTheSameWithAndWithoutTheBlockedPath() throws {
@@ -196,20 +211,49 @@ final class BlockedTests: XCTestCase {
         try net.append("fc", LayerRegistry.make("linear", ["in": .int(37), "out": .int(10)], seed: 8))
         let x = Variable(Tensor.randn([2, 3, 29, 35], seed: 9))
 
-        let was = BlockedForward.enabled
-        defer { BlockedForward.enabled = was }
-        BlockedForward.enabled = false
-        let plain = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
-        BlockedForward.enabled = true
-        let before = BlockedForward.runs
-        let blocked = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
-        XCTAssertGreaterThanOrEqual(BlockedForward.runs - before, 11, "the layers the blocked path takes")
-        for (a, b) in zip(blocked, plain) { assertClose(a.value, b.value, rtol: 1e-5, atol: 1e-5, "blocked against NCHW") }
+        let (_, blocked, runs) = try bothWays(net, x, outputs: ["fc", "cat"])
+        XCTAssertGreaterThanOrEqual(runs, 11, "the layers the blocked path takes")
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         Parallel.threads = 1
         let single = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
         for (a, b) in zip(single, blocked) { XCTAssertEqual(a.value.scalars, b.value.scalars, "the same on one thread") }
     }
-}
 
+    /// ShuffleNet's unit: two branches joined, the channels shuffled in two groups (reshape,
+    /// transpose, reshape) and split in halves by slices. Blocked, the shuffle and the slices are
+    /// single passes over blocks, and the values are those of the NCHW ops exactly.
+    func testChannelShuffleAndChannelSlicesStayBlocked() throws {
+        let net = Network()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, inputs: [String]? = nil, seed: UInt64) throws {
+            try net.append(name, LayerRegistry.make("conv2d", ["in": .int(cin), "out": .int(cout), "kernel": .int(1)], seed: seed), inputs: inputs)
+        }
+        try conv("a", 3, 16, inputs: ["input"], seed: 1)
+        try conv("b", 3, 16, inputs: ["input"], seed: 2)
+        try net.append("cat", LayerRegistry.make("concat", ["axis": .int(1)]), inputs: ["a", "b"])
+        try net.append("view", LayerRegistry.make("reshape", ["shape": .ints([2, 2, 16, 5, 6])]))
+        try net.append("swap", LayerRegistry.make("transpose", ["perm": .ints([0, 2, 1, 3, 4])]))
+        try net.append("back", LayerRegistry.make("reshape", ["shape": .ints([2, 32, 5, 6])]))
+        try net.append("left", LayerRegistry.make("slice", ["axes": .ints([1]), "starts": .ints([0]), "ends": .ints([16])]),
+                       inputs: ["back"])
+        try net.append("right", LayerRegistry.make("slice", ["axes": .ints([1]), "starts": .ints([16]), "ends": .ints([Int(Int32.max)])]),
+                       inputs: ["back"])
+        try conv("mix", 16, 8, inputs: ["right"], seed: 3)
+        try net.append("out", LayerRegistry.make("concat", ["axis": .int(1)]), inputs: ["left", "mix"])
+        let x = Variable(Tensor.randn([2, 3, 5, 6], seed: 4))
+        let (plain, blocked, runs) = try bothWays(net, x, outputs: ["out", "left"])
+        // a, b, cat, the shuffle (one run for three nodes), two slices, mix, out.
+        XCTAssertEqual(runs, 8, "the layers the blocked path takes")
+        XCTAssertEqual(blocked[1].value, plain[1].value, "the shuffled first half, exactly")
+        // Read by anything else, the reshape's output is needed as it is, and the shuffle takes the NCHW ops.
+        let reader = Network()
+        for layer in net.layerNames {
+            let node = net.nodes.first { $0.name == layer }!
+            try reader.append(layer, node.layer, inputs: node.inputs)
+        }
+        try reader.append("again", LayerRegistry.make("flatten"), inputs: ["view"])
+        let (_, both, readerRuns) = try bothWays(reader, x, outputs: ["out", "again"])
+        XCTAssertEqual(readerRuns, 5, "a, b, cat, then (the shuffle and slices in NCHW) mix and out")
+        assertClose(both[0].value, plain[0].value, rtol: 1e-5, atol: 1e-5, "the NCHW shuffle")
+    }
+}

@@ -5,8 +5,9 @@ import Synchronization
 /// first convolution on, as long as the layers it meets can work on it: convolutions (plain,
 /// grouped in whole blocks, depthwise; each with the activation that alone reads it), pooling,
 /// batch normalization, elementwise functions, sums and products of images or of an image and
-/// per-channel values, and concatenation of channels in whole blocks. Any other layer (a
-/// reshape, a transpose, a fully connected layer) gets its input back in NCHW, converted once,
+/// per-channel values, concatenation and slices of channels in whole blocks, and ShuffleNet's
+/// channel shuffle (reshape, transpose, reshape). Any other layer (another reshape or
+/// transpose, a fully connected layer) gets its input back in NCHW, converted once,
 /// and what it makes stays NCHW until the next convolution. Every output asked for is NCHW.
 ///
 /// With a gradient (saliency, class models, training) the NCHW ops run instead, each recorded
@@ -175,6 +176,23 @@ extension Network {
                     ins.append(Variable(t))
                 }
                 return (.blocked(try layer.forward(ins, name: node.name, context: context).value, channels: c), i)
+            case "reshape":
+                // ShuffleNet's channel shuffle, reshape to [N, 2, C/2, H, W], swap the two
+                // channel axes, reshape back: one pass that interleaves lanes, blocked throughout.
+                guard case .blocked(let t, let c) = input, c % (2 * Blocked.width) == 0,
+                      let last = shuffleEnd(i, input.shape, stop: stop, lastUse: lastUse, keep: keep) else { return nil }
+                return (.blocked(Blocked.shuffledPairs(t, channels: c), channels: c), last)
+            case "slice":
+                // Channels in whole blocks: the blocks themselves, one copy.
+                guard case .blocked(let t, let c) = input, let axes = try? layer.attributes.intList("axes"), axes.count == 1,
+                      axes[0] == 1 || axes[0] == -3, let starts = try? layer.attributes.intList("starts"),
+                      let ends = try? layer.attributes.intList("ends"),
+                      (layer.attributes.values["steps"] == nil || (try? layer.attributes.intList("steps")) == [1]) else { return nil }
+                // Python's rules, as `slice` applies them: negative from the end, clamped to [0, C].
+                func bound(_ v: Int) -> Int { Swift.min(Swift.max(v < 0 ? v + c : v, 0), c) }
+                let start = bound(starts[0]), end = Swift.max(bound(ends[0]), start)
+                guard start % Blocked.width == 0, end % Blocked.width == 0 || end == c, end > start else { return nil }
+                return (.blocked(Blocked.blockRange(t, start / Blocked.width, Blocked.blocks(end)), channels: end - start), i)
             case "concat":
                 // Along the channels, each part but the last in whole blocks.
                 let axis = try layer.attributes.int("axis")
@@ -229,5 +247,22 @@ extension Network {
             guard values[$0] != nil else { throw EngineError.unknownName($0, candidates: layerNames) }
             return try plain($0)
         }
+    }
+}
+
+extension Network {
+    /// The last of three nodes from node i that shuffle the channels of an [N, C, H, W] image in
+    /// two groups (a reshape to [N, 2, C/2, H, W], a transpose [0, 2, 1, 3, 4], a reshape back to
+    /// [N, C, H, W]), each read by the next alone; nil for anything else.
+    func shuffleEnd(_ i: Int, _ shape: [Int], stop: Int, lastUse: [String: Int], keep: Set<String>) -> Int? {
+        guard shape.count == 4, i + 2 <= stop else { return nil }
+        let (first, swap, back) = (nodes[i], nodes[i + 1], nodes[i + 2])
+        guard first.layer.kind == "reshape", swap.layer.kind == "transpose", back.layer.kind == "reshape",
+              swap.inputs == [first.name], back.inputs == [swap.name],
+              lastUse[first.name] == i + 1, lastUse[swap.name] == i + 2, !keep.contains(first.name), !keep.contains(swap.name),
+              let split = try? first.layer.outputShape([shape]), split == [shape[0], 2, shape[1] / 2, shape[2], shape[3]],
+              (try? swap.layer.attributes.intList("perm")) == [0, 2, 1, 3, 4],
+              (try? back.layer.outputShape([[shape[0], shape[1] / 2, 2, shape[2], shape[3]]])) == shape else { return nil }
+        return i + 2
     }
 }

@@ -64,6 +64,49 @@ enum Blocked {
         })
     }
 
+    /// ShuffleNet's channel shuffle of two groups on a blocked image of c channels (c a multiple
+    /// of 16): output channels 2i and 2i + 1 are input channels i and c/2 + i, so each output
+    /// block interleaves four lanes of a block of the first half with the same four of the
+    /// second half's block.
+    static func shuffledPairs(_ x: Tensor, channels c: Int) -> Tensor {
+        precondition(x.rank == 5 && c % (2 * width) == 0 && x.shape[1] == c / width, "not a blocked image of \(c) channels: \(x.shape)")
+        let n = x.shape[0], hw = x.shape[2] * x.shape[3], cb = x.shape[1], half = cb / 2
+        return Tensor(shape: x.shape, unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { src in
+                let s = src.baseAddress!, d = out.baseAddress!
+                Parallel.forEach(n * cb, inline: n * cb * hw < 1 << 15) { u in
+                    let ni = u / cb, ob = u % cb
+                    let a = s + (ni * cb + ob / 2) * hw * width, b = s + (ni * cb + half + ob / 2) * hw * width
+                    let dst = d + u * hw * width
+                    // The even lanes from the first half's block, the odd ones from the second's.
+                    @inline(__always) func interleave(_ high: Bool) {
+                        for p in 0..<hw {
+                            let va = Lanes.load(a + p * width), vb = Lanes.load(b + p * width)
+                            var v = Lanes()
+                            v.evenHalf = high ? va.highHalf : va.lowHalf
+                            v.oddHalf = high ? vb.highHalf : vb.lowHalf
+                            v.store(dst + p * width)
+                        }
+                    }
+                    if ob % 2 == 1 { interleave(true) } else { interleave(false) }
+                }
+            }
+        })
+    }
+
+    /// Blocks first..<last of a blocked image: channels 8·first to 8·last, contiguous in each image.
+    static func blockRange(_ x: Tensor, _ first: Int, _ last: Int) -> Tensor {
+        let n = x.shape[0], cb = x.shape[1], plane = x.shape[2] * x.shape[3] * width
+        return Tensor(shape: [n, last - first, x.shape[2], x.shape[3], width], unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { src in
+                for ni in 0..<n {
+                    (out.baseAddress! + ni * (last - first) * plane).update(from: src.baseAddress! + (ni * cb + first) * plane,
+                                                                             count: (last - first) * plane)
+                }
+            }
+        })
+    }
+
     /// Per-channel values (a bias, a scale) padded with zeros to whole blocks.
     static func paddedChannels(_ values: [Float], blocks cb: Int) -> [Float] {
         values + [Float](repeating: 0, count: cb * width - values.count)
