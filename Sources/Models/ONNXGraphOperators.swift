@@ -392,7 +392,7 @@ extension NodeImport {
             if case .constant(let t, _) = v { return t.scalar }
             return nil
         }
-        guard let n = importer.graph.nodes.first(where: { $0.outputs.first == name }), n.opType == "Constant", n.domain.isEmpty else { return nil }
+        guard let i = importer.producers[name], case let n = importer.graph.nodes[i], n.opType == "Constant", n.domain.isEmpty else { return nil }
         if let t = n.attributes["value"]?.tensorValue { return t.value.scalar }
         return n.attributes["value_float"]?.floatValue
     }

@@ -54,17 +54,21 @@ final class ONNXImporter {
     private var layerNames: Set<String> = [Network.inputName]
     /// For each value, the nodes (by index) that read it.
     let readers: [String: [Int]]
+    /// For each value a node writes, the first node (by index) that writes it.
+    let producers: [String: Int]
     /// Nodes whose work an earlier node's layer already does (an Add folded into a MatMul's bias).
     var absorbed: Set<Int> = []
 
     init(model: ONNXModel, path: String) {
         self.model = model
         self.path = path
-        var readers: [String: [Int]] = [:]
+        var readers: [String: [Int]] = [:], producers: [String: Int] = [:]
         for (i, node) in model.graph.nodes.enumerated() {
             for input in Set(node.inputs) where !input.isEmpty { readers[input, default: []].append(i) }
+            for output in node.outputs where !output.isEmpty && producers[output] == nil { producers[output] = i }
         }
         self.readers = readers
+        self.producers = producers
     }
 
     var graph: ONNXGraph { model.graph }
