@@ -270,17 +270,13 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) throws ->
         let runs = Swift.max(1, (nb + 255) / 256 + Parallel.threads - 1) / Parallel.threads * Parallel.threads
         let y = Tensor(shape: [nb, outF]) { out in
             x.value.withUnsafeBufferPointer { xp in w.value.withUnsafeBufferPointer { wp in
-                let bias = b?.value.scalars
+                let bias = b?.value
                 Parallel.forEach(runs) { t in
                     let r0 = nb * t / runs, r1 = nb * (t + 1) / runs
                     let rows = out.baseAddress! + r0 * outF
                     BLAS.sgemm(transB: true, m: r1 - r0, n: outF, k: inF, a: xp.baseAddress! + r0 * inF, lda: inF,
                                b: wp.baseAddress!, ldb: inF, c: rows, ldc: outF)
-                    if let bias {
-                        bias.withUnsafeBufferPointer { bp in
-                            for r in 0..<(r1 - r0) { for o in 0..<outF { rows[r * outF + o] += bp[o] } }
-                        }
-                    }
+                    if let bias { addBias(bias, to: rows, rows: 0..<(r1 - r0), width: outF) }
                 }
             }}
         }
@@ -292,19 +288,23 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) throws ->
         }}
         if let b {
             // Row by row on the threads (a ConvNeXt block's layers have 1.2 M outputs).
-            b.value.withUnsafeBufferPointer { bp in
-                let bias = bp.baseAddress!, y = out.baseAddress!
-                let chunks = nb * outF < 1 << 16 ? 1 : min(Parallel.threads, nb)
-                Parallel.forEach(chunks, inline: chunks == 1) { t in
-                    for r in (nb * t / chunks)..<(nb * (t + 1) / chunks) {
-                        let row = y + r * outF
-                        for o in 0..<outF { row[o] += bias[o] }
-                    }
-                }
+            let chunks = nb * outF < 1 << 16 ? 1 : min(Parallel.threads, nb)
+            Parallel.forEach(chunks, inline: chunks == 1) { t in
+                addBias(b.value, to: out.baseAddress!, rows: (nb * t / chunks)..<(nb * (t + 1) / chunks), width: outF)
             }
         }
     }
     return linearResult(y, x, w, b, nb: nb, inF: inF, outF: outF)
+}
+
+/// Adds `bias` to each of `rows` of a row-major matrix `width` values wide.
+private func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int) {
+    bias.withUnsafeBufferPointer { bp in
+        for r in rows {
+            let row = y + r * width
+            for o in 0..<width { row[o] += bp[o] }
+        }
+    }
 }
 
 /// linear's output y with its backward pass.

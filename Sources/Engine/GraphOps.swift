@@ -196,15 +196,15 @@ func layerNormRows(_ x: Tensor, inner: Int, weight: Tensor?, bias: Tensor?, eps:
             Parallel.forEach(parts, inline: parts == 1) { t in
                 for r in (rows * t / parts)..<(rows * (t + 1) / parts) {
                     let row = src + r * inner, y = dst + r * inner
-                    var lanes = SIMD8<Float>()
-                    for v in 0..<vectors { lanes += SIMD8<Float>(UnsafeBufferPointer(start: row + 8 * v, count: 8)) }
+                    var lanes = Lanes()
+                    for v in 0..<vectors { lanes += Lanes.load(row + 8 * v) }
                     var total = lanes.sum()
                     for i in (8 * vectors)..<inner { total += row[i] }
                     let mean = total / Float(inner)
-                    lanes = SIMD8<Float>()
-                    let m = SIMD8<Float>(repeating: mean)
+                    lanes = Lanes()
+                    let m = Lanes(repeating: mean)
                     for v in 0..<vectors {
-                        let d = SIMD8<Float>(UnsafeBufferPointer(start: row + 8 * v, count: 8)) - m
+                        let d = Lanes.load(row + 8 * v) - m
                         lanes.addProduct(d, d)
                     }
                     var squares = lanes.sum()

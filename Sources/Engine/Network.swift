@@ -159,9 +159,15 @@ public final class Network {
     /// The activation node i + 1 computes, when it is the only reader of node i's output, which
     /// nobody asked for: a convolution at i can then run with it (`ConvActivation`).
     func activationReadingAlone(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> ConvActivation? {
-        let name = nodes[i].name
-        guard i < stop, nodes[i + 1].inputs == [name], lastUse[name] == i + 1, !keep.contains(name) else { return nil }
+        guard readAloneByNext(i, stop: stop, lastUse: lastUse, keep: keep) else { return nil }
         return ConvActivation(nodes[i + 1].layer)
+    }
+
+    /// Whether node i + 1 reads node i's output, nothing else, and is its last reader, and nobody
+    /// asked for that output: the two nodes can then run as one.
+    func readAloneByNext(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> Bool {
+        let name = nodes[i].name
+        return i < stop && nodes[i + 1].inputs == [name] && lastUse[name] == i + 1 && !keep.contains(name)
     }
 
     /// Tells `context.nodeTimer`, if any, the time since `started` of node i (and of the

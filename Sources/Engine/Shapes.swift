@@ -101,6 +101,17 @@ public enum SliceIndex: Equatable, Sendable {
     case at(Int)
     case range(start: Int?, end: Int?, step: Int)
     public static let all = SliceIndex.range(start: nil, end: nil, step: 1)
+
+    /// A range's first position and its end (excluded) in a dimension of `size`, by Python's
+    /// rules: negative positions count from the end, and both are clamped to the dimension.
+    static func bounds(start s: Int?, end e: Int?, step: Int, size: Int) -> (start: Int, end: Int) {
+        func clamped(_ v: Int?, _ dflt: Int) -> Int {
+            guard var v else { return dflt }
+            if v < 0 { v += size }
+            return step > 0 ? min(max(v, 0), size) : min(max(v, -1), size - 1)
+        }
+        return (clamped(s, step > 0 ? 0 : size - 1), clamped(e, step > 0 ? size : -1))
+    }
 }
 
 /// `x[i, a:b, ...]`, with negative positions counted from the end; missing trailing indices take everything.
@@ -119,12 +130,7 @@ public func slice(_ x: Variable, _ indices: [SliceIndex]) throws -> Variable {
             picks.append([j]); keep.append(false)
         case .range(let s, let e, let step):
             guard step != 0 else { throw EngineError.invalidArgument("slice step cannot be 0") }
-            func clampPos(_ v: Int?, _ dflt: Int) -> Int {
-                guard var v else { return dflt }
-                if v < 0 { v += size }
-                return step > 0 ? min(max(v, 0), size) : min(max(v, -1), size - 1)
-            }
-            let start = clampPos(s, step > 0 ? 0 : size - 1), end = clampPos(e, step > 0 ? size : -1)
+            let (start, end) = SliceIndex.bounds(start: s, end: e, step: step, size: size)
             picks.append(Array(stride(from: start, to: end, by: step))); keep.append(true)
         }
     }

@@ -328,18 +328,13 @@ extension NodeImport {
     func sigmoid() throws {
         let x = try input(0)
         let s = node.outputs[0], source = node.inputs[0]
-        if case .computed = x, source != s, let readers = importer.readers[s], readers.count == 1, let next = readers.first,
-           !importer.graph.outputs.contains(where: { $0.name == s }) {
-            let mul = importer.graph.nodes[next]
-            if mul.opType == "Mul", mul.domain.isEmpty, mul.inputs.count == 2, Set(mul.inputs) == [source, s],
-               let product = mul.outputs.first, !product.isEmpty {
-                var name = baseName()
-                name = name.hasSuffix("Sigmoid") ? String(name.dropLast("Sigmoid".count)) + "silu" : name + "_silu"
-                let y = try layer("silu", reading: [x], name: name)
-                importer.absorbed.insert(next)
-                importer.bind(product, y)
-                return
-            }
+        if case .computed = x, source != s, let mul = soleReader(of: s, "Mul", operands: 2), other(mul, than: s) == source {
+            var name = baseName()
+            name = name.hasSuffix("Sigmoid") ? String(name.dropLast("Sigmoid".count)) + "silu" : name + "_silu"
+            let y = try layer("silu", reading: [x], name: name)
+            importer.absorbed.insert(mul.index)
+            importer.bind(mul.outputs[0], y)
+            return
         }
         try produce("sigmoid", reading: [x])
     }

@@ -188,9 +188,7 @@ extension Network {
                       axes[0] == 1 || axes[0] == -3, let starts = try? layer.attributes.intList("starts"),
                       let ends = try? layer.attributes.intList("ends"),
                       (layer.attributes.values["steps"] == nil || (try? layer.attributes.intList("steps")) == [1]) else { return nil }
-                // Python's rules, as `slice` applies them: negative from the end, clamped to [0, C].
-                func bound(_ v: Int) -> Int { Swift.min(Swift.max(v < 0 ? v + c : v, 0), c) }
-                let start = bound(starts[0]), end = Swift.max(bound(ends[0]), start)
+                let (start, limit) = SliceIndex.bounds(start: starts[0], end: ends[0], step: 1, size: c), end = Swift.max(limit, start)
                 guard start % Blocked.width == 0, end % Blocked.width == 0 || end == c, end > start else { return nil }
                 return (.blocked(Blocked.blockRange(t, start / Blocked.width, Blocked.blocks(end)), channels: end - start), i)
             case "concat":
@@ -258,8 +256,7 @@ extension Network {
         guard shape.count == 4, i + 2 <= stop else { return nil }
         let (first, swap, back) = (nodes[i], nodes[i + 1], nodes[i + 2])
         guard first.layer.kind == "reshape", swap.layer.kind == "transpose", back.layer.kind == "reshape",
-              swap.inputs == [first.name], back.inputs == [swap.name],
-              lastUse[first.name] == i + 1, lastUse[swap.name] == i + 2, !keep.contains(first.name), !keep.contains(swap.name),
+              readAloneByNext(i, stop: stop, lastUse: lastUse, keep: keep), readAloneByNext(i + 1, stop: stop, lastUse: lastUse, keep: keep),
               let split = try? first.layer.outputShape([shape]), split == [shape[0], 2, shape[1] / 2, shape[2], shape[3]],
               (try? swap.layer.attributes.intList("perm")) == [0, 2, 1, 3, 4],
               (try? back.layer.outputShape([[shape[0], shape[1] / 2, 2, shape[2], shape[3]]])) == shape else { return nil }
