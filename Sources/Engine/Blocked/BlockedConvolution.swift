@@ -272,6 +272,13 @@ struct BlockedConvolution {
 /// F output blocks by P neighbouring outputs of a row, over `steps` steps of S input channels
 /// (S = 8: a block of a blocked input; S = 1: a channel of an NCHW one): F · P vectors of sums.
 enum ConvTile<let F: Int, let P: Int, let S: Int> {
+    /// Whether a step holds its P input values in registers and takes the F weights one at a
+    /// time, or holds the F weights and takes the values one at a time: whichever keeps the F · P
+    /// sums and what else it holds in the sixteen vector registers. (Four blocks by three outputs
+    /// fit only the first way; two by six, three by four and one by eight only the second: with
+    /// the values first, those had kept some sums on the stack and ran at half speed.)
+    static var broadcastsFirst: Bool { F * P + P + 1 <= 16 }
+
     /// x + origin is where output 0's window starts in the first step; every tap of every window
     /// lies inside x. The sums start from `start` (F vectors of bias), or from y when
     /// `accumulate`, or from zero; `activation` is applied to them as they are stored.
@@ -294,11 +301,20 @@ enum ConvTile<let F: Int, let P: Int, let S: Int> {
                 for kw in 0..<s.kernelWidth {
                     let xp = xc + kh * s.rowStep + kw * s.columnStep
                     for lane in 0..<S {
-                        var v = InlineArray<P, Lanes>(repeating: Lanes())
-                        for p in 0..<P { v[p] = Lanes(repeating: xp[p * s.positionStep + lane]) }
-                        for f in 0..<F {
-                            let weight = Lanes.load(wp + lane * 8 * F + 8 * f)
-                            for p in 0..<P { sums[f][p].addProduct(v[p], weight) }
+                        if broadcastsFirst {
+                            var v = InlineArray<P, Lanes>(repeating: Lanes())
+                            for p in 0..<P { v[p] = Lanes(repeating: xp[p * s.positionStep + lane]) }
+                            for f in 0..<F {
+                                let weight = Lanes.load(wp + lane * 8 * F + 8 * f)
+                                for p in 0..<P { sums[f][p].addProduct(v[p], weight) }
+                            }
+                        } else {
+                            var weights = InlineArray<F, Lanes>(repeating: Lanes())
+                            for f in 0..<F { weights[f] = Lanes.load(wp + lane * 8 * F + 8 * f) }
+                            for p in 0..<P {
+                                let v = Lanes(repeating: xp[p * s.positionStep + lane])
+                                for f in 0..<F { sums[f][p].addProduct(v, weights[f]) }
+                            }
                         }
                     }
                     wp += tapStride
