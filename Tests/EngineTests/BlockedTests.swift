@@ -86,6 +86,24 @@ final class BlockedTests: XCTestCase {
         }
     }
 
+    /// Strided 1x1 convolutions with eight or more output groups copy the positions they read
+    /// into a packed map first; with fewer they read in place: both give the direct loops' values.
+    func testStridedPointwiseConvolutionsAgreeWithDirectLoops() throws {
+        for (n, c, k, h, w, stride, groups) in [(1, 24, 264, 13, 11, (2, 2), 1), (2, 16, 256, 9, 14, (2, 3), 1),
+                                                  (1, 40, 300, 7, 7, (3, 1), 1), (1, 32, 512, 6, 10, (2, 2), 2),
+                                                  (1, 20, 64, 15, 15, (2, 2), 1)] {
+            let o = ConvOptions(stride: stride, padding: (0, 0, 0, 0), groups: groups)
+            let x = Tensor.randn([n, c, h, w], seed: UInt64(c + k)), wt = Tensor.randn([k, c / groups, 1, 1], seed: UInt64(k))
+            let b = Tensor.randn([k], seed: 5)
+            let pr = try ConvProblem(input: x.shape, weight: wt.shape, bias: b.shape, options: o)
+            let conv = BlockedConvolution(pr: pr, plainInput: false)
+            XCTAssertEqual(conv.subsamples, k / groups > 224, "\(c) -> \(k)")
+            let y = conv.forward(Blocked.fromPlain(x), wt, b, then: .relu)
+            assertClose(Blocked.toPlain(y, channels: k), activated(try Tensor.conv2dDirect(x, wt, b, o), .relu),
+                        rtol: 1e-4, atol: 1e-4, "\(n) x \(c) -> \(k) channels on \(h)x\(w), stride \(stride), groups \(groups)")
+        }
+    }
+
     func testDepthwiseAgreesWithDirectLoops() throws {
         var g = SeededGenerator(seed: 12)
         for trial in 0..<40 {
