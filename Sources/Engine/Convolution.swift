@@ -122,6 +122,9 @@ enum ConvActivation: Equatable {
     /// How many convolutions have run with their activation (for tests).
     static var runs: Int { counter.withLock { $0 } }
     static let counter = LockedCounter()
+    /// How many blocked convolutions have added a shortcut as they stored (for tests).
+    static var residualRuns: Int { residualCounter.withLock { $0 } }
+    static let residualCounter = LockedCounter()
 
     /// The same activation as its own op, for what fusing must agree with.
     func callAsFunction(_ x: Variable) -> Variable {

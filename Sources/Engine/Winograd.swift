@@ -405,6 +405,16 @@ extension Optional where Wrapped == [Float] {
     }
 }
 
+extension Optional where Wrapped == Tensor {
+    /// Calls `body` with a pointer to the tensor's scalars, or nil when there is no tensor.
+    func withUnsafeOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let t): return t.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return body(nil)
+        }
+    }
+}
+
 /// Transformed or repacked filters kept between calls: a trained network's weights do not change
 /// from one forward pass to the next, and transforming them again cost about a fifth of a
 /// ResNet's forward. An entry holds its weight tensor, so the weights it was made from cannot

@@ -238,6 +238,38 @@ final class BlockedTests: XCTestCase {
         for (a, b) in zip(single, blocked) { XCTAssertEqual(a.value.scalars, b.value.scalars, "the same on one thread") }
     }
 
+    /// A residual block's shortcut is added by the convolution before the sum as it stores its
+    /// outputs, and the ReLU after the sum applied there too: the values of the NCHW ops, with the
+    /// convolution either input of the sum, over 200 input channels (the sums taken in three
+    /// chunks, the shortcut added once), a 1x1 and a 3x3 tile; not when the convolution's own
+    /// output is asked for.
+    func testResidualSumsRunInTheConvolutionsStore() throws {
+        let net = Network()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, padding: Int = 0, seed: UInt64) throws {
+            try net.append(name, LayerRegistry.make("conv2d", ["in": .int(cin), "out": .int(cout), "kernel": .int(k),
+                                                               "padding": .int(padding)], seed: seed))
+        }
+        try conv("stem", 3, 200, 3, padding: 1, seed: 1)
+        try net.append("r0", LayerRegistry.make("relu"))
+        try conv("a", 200, 200, 1, seed: 2)
+        try net.append("s1", LayerRegistry.make("add"), inputs: ["a", "r0"])
+        try net.append("r1", LayerRegistry.make("relu"))
+        try conv("b", 200, 200, 1, seed: 3)
+        try net.append("s2", LayerRegistry.make("add"), inputs: ["r1", "b"])
+        try conv("c", 200, 16, 3, padding: 1, seed: 4)
+        try conv("d", 16, 16, 1, seed: 5)
+        try net.append("s3", LayerRegistry.make("add"), inputs: ["d", "c"])
+        try net.append("r3", LayerRegistry.make("relu"))
+        let x = Variable(Tensor.randn([2, 3, 9, 11], seed: 6))
+
+        var before = ConvActivation.residualRuns
+        _ = try bothWays(net, x, outputs: ["r3", "s2"])
+        XCTAssertEqual(ConvActivation.residualRuns - before, 3, "a, b and d add their shortcuts")
+        before = ConvActivation.residualRuns
+        _ = try bothWays(net, x, outputs: ["r3", "a"])
+        XCTAssertEqual(ConvActivation.residualRuns - before, 2, "a's own output is asked for")
+    }
+
     /// ShuffleNet's unit: two branches joined, the channels shuffled in two groups (reshape,
     /// transpose, reshape) and split in halves by slices. Blocked, the shuffle and the slices are
     /// single passes over blocks, and the values are those of the NCHW ops exactly.

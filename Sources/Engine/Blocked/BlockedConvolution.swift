@@ -77,20 +77,25 @@ struct BlockedConvolution {
 
     // MARK: the convolution
 
-    /// y (blocked) = activation(conv(x) + b); x blocked, or NCHW when `plainInput`.
-    func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, then activation: ConvActivation?) -> Tensor {
+    /// y (blocked) = activation(conv(x) + b [+ residual]); x blocked, or NCHW when `plainInput`;
+    /// `residual` blocked, of y's shape (a residual network's shortcut, added as each output is
+    /// stored: the same values as adding it after).
+    func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, adding residual: Tensor? = nil, then activation: ConvActivation?) -> Tensor {
+        precondition(residual == nil || residual!.shape == outputShape, "residual \(residual!.shape), output \(outputShape)")
         let bias = paddedBias(b?.scalars)
         return Tensor(shape: outputShape, unsafeUninitialized: { yb in
+            residual.withUnsafeOptionalPointer { rb in
             x.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in
                     let layout = FilterCache.Layout(name: plainInput ? "blocked-plain-input" : "blocked", sizes: [pr.groups, pr.cg, pr.kg])
                     FilterCache.shared.transformed(w, layout: layout, count: pr.groups * groupCount,
                                                    transform: { pack(wb.baseAddress!, into: $0) }) { packed in
                         bias.withUnsafeOptionalPointer { bp in
-                            run(xb.baseAddress!, packed, bp, yb.baseAddress!, activation)
+                            run(xb.baseAddress!, packed, bp, yb.baseAddress!, rb, activation)
                         }
                     }
                 }
+            }
             }
         })
     }
@@ -116,7 +121,7 @@ struct BlockedConvolution {
     }
 
     private func run(_ x: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                     _ y: UnsafeMutablePointer<Float>, _ activation: ConvActivation?) {
+                     _ y: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?, _ activation: ConvActivation?) {
         let g = pr.g
         let step = channelsPerStep, width = Blocked.width
         let inImageSteps = pr.groups * inSteps
@@ -146,7 +151,7 @@ struct BlockedConvolution {
             let steps = Steps(step: step, stepStride: H * W * step, rowStride: W * step, rowStep: g.dilationH * W * step, columnStep: g.dilationW * step,
                               positionStep: (packs ? 1 : g.strideW) * step, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth,
                               outBlockStride: OH * OW * width)
-            sweep(source, packed, bias, y, activation, steps, rows: OH, columns: OW, inImage: inImageSteps * H * W * step)
+            sweep(source, packed, bias, y, residual, activation, steps, rows: OH, columns: OW, inImage: inImageSteps * H * W * step)
         }
     }
 
@@ -197,8 +202,8 @@ struct BlockedConvolution {
 
     /// Every output of `rows` rows of `columns` positions, from an input whose every window lies inside.
     private func sweep(_ x: UnsafePointer<Float>, _ packed: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                       _ y: UnsafeMutablePointer<Float>, _ activation: ConvActivation?, _ steps: Steps,
-                       rows OH: Int, columns OW: Int, inImage: Int) {
+                       _ y: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?, _ activation: ConvActivation?,
+                       _ steps: Steps, rows OH: Int, columns OW: Int, inImage: Int) {
         let g = pr.g, step = channelsPerStep, width = Blocked.width, area = g.kernelArea
         let outImage = pr.groups * outBlocks * OH * OW * width
         // Input steps per pass over the outputs: their weights (for four output blocks) about 24 KB,
@@ -255,8 +260,10 @@ struct BlockedConvolution {
                     while ow < ow1 {
                         let n = min(tile, ow1 - ow)
                         let origin = input + s0 * steps.stepStride + oh * g.strideH * steps.rowStride + ow * steps.positionStep
+                        let out = row + ow * width
                         BlockedConvolution.tile(blocks: blocks, positions: n, step: step, x, origin: origin, steps: count,
-                                                w0, row + ow * width, start: accumulate ? nil : start, accumulate: accumulate,
+                                                w0, out, start: accumulate ? nil : start, accumulate: accumulate,
+                                                adding: last ? residual.map { $0 + (out - y) } : nil,
                                                 activation: last ? activation : nil, steps)
                         ow += n
                     }
@@ -270,9 +277,11 @@ struct BlockedConvolution {
     @inline(__always)
     static func tile(blocks: Int, positions: Int, step: Int, _ x: UnsafePointer<Float>, origin: Int, steps count: Int,
                      _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     start: UnsafePointer<Float>?, accumulate: Bool, activation: ConvActivation?, _ s: Steps) {
+                     start: UnsafePointer<Float>?, accumulate: Bool, adding residual: UnsafePointer<Float>?,
+                     activation: ConvActivation?, _ s: Steps) {
         @inline(__always) func go<let F: Int, let P: Int, let S: Int>(_ tile: ConvTile<F, P, S>.Type) {
-            tile.run(x, origin: origin, steps: count, w, y, start: start, accumulate: accumulate, activation: activation, s)
+            tile.run(x, origin: origin, steps: count, w, y, start: start, accumulate: accumulate, adding: residual,
+                     activation: activation, s)
         }
         // Only the tiles `tileWidth` allows: twelve vectors of sums at most.
         @inline(__always) func byBlocks<let S: Int>(_: ConvTile<1, 1, S>.Type) {
@@ -316,10 +325,12 @@ enum ConvTile<let F: Int, let P: Int, let S: Int> {
 
     /// x + origin is where output 0's window starts in the first step; every tap of every window
     /// lies inside x. The sums start from `start` (F vectors of bias), or from y when
-    /// `accumulate`, or from zero; `activation` is applied to them as they are stored.
+    /// `accumulate`, or from zero; `residual` (laid out as y), if any, is added to them and then
+    /// `activation` applied as they are stored.
     @inline(__always)
     static func run(_ x: UnsafePointer<Float>, origin: Int, steps count: Int, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                    start: UnsafePointer<Float>?, accumulate: Bool, activation: ConvActivation?, _ s: BlockedConvolution.Steps) {
+                    start: UnsafePointer<Float>?, accumulate: Bool, adding residual: UnsafePointer<Float>?,
+                    activation: ConvActivation?, _ s: BlockedConvolution.Steps) {
         var sums = InlineArray<F, InlineArray<P, Lanes>>(repeating: InlineArray<P, Lanes>(repeating: Lanes()))
         if accumulate {
             for f in 0..<F { for p in 0..<P { sums[f][p] = Lanes.load(y + f * s.outBlockStride + p * 8) } }
@@ -357,9 +368,12 @@ enum ConvTile<let F: Int, let P: Int, let S: Int> {
             }
             xc += s.stepStride
         }
+        let stride = s.outBlockStride
+        if let residual {
+            for f in 0..<F { for p in 0..<P { sums[f][p] += Lanes.load(residual + f * stride + p * 8) } }
+        }
         // One store loop for each activation, the sums passed by value: a local function that
         // captured them would keep them in memory, stored after every multiply-add.
-        let stride = s.outBlockStride
         switch activation {
         case nil: store(sums, SameLanes(), y, stride)
         case .relu?: store(sums, Rectifier(), y, stride)

@@ -3,7 +3,8 @@ import Synchronization
 /// A network's forward pass without gradients (`predict`, `net(x)`, activations for a picture)
 /// keeps its images in the blocked layout [N, ⌈C/8⌉, H, W, 8] (BlockedLayout.swift) from the
 /// first convolution on, as long as the layers it meets can work on it: convolutions (plain,
-/// grouped in whole blocks, depthwise; each with the activation that alone reads it), pooling,
+/// grouped in whole blocks, depthwise; each with the activation that alone reads it, and a
+/// plain or grouped one with the shortcut added to it alone and the activation after), pooling,
 /// batch normalization, elementwise functions, sums and products of images or of an image and
 /// per-channel values, concatenation and slices of channels in whole blocks, and ShuffleNet's
 /// channel shuffle (reshape, transpose, reshape). Any other layer (another reshape or
@@ -116,8 +117,21 @@ extension Network {
                 // Winograd's F(2x2, 3x3) does 2.25x fewer multiplications than any direct tile:
                 // those convolutions take it, in NCHW, unless the blocked tiles are faster anyway.
                 if Winograd.applies(to: pr), !BlockedForward.directBeatsWinograd(pr) { return nil }
-                let activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep)
-                let ran = activation == nil ? i : i + 1
+                var activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep)
+                var ran = activation == nil ? i : i + 1
+                // A shortcut added to the convolution's output alone (and the activation that
+                // alone reads the sum): added, and activated, as each output is stored.
+                var residual: Tensor?
+                if activation == nil, !BlockedDepthwise.supports(pr), BlockedConvolution.supports(pr, plainInput: false),
+                   isBlocked(first) || pr.groups > 1 || pr.c >= Blocked.width,
+                   let other = residualAddedByNext(i, stop: stop, lastUse: lastUse, keep: keep),
+                   let (r, _) = try blocked(other),
+                   r.shape == BlockedConvolution(pr: pr, plainInput: false).outputShape {
+                    residual = r
+                    activation = activationReadingAlone(i + 1, stop: stop, lastUse: lastUse, keep: keep)
+                    ran = activation == nil ? i + 1 : i + 2
+                    ConvActivation.residualCounter.withLock { $0 += 1 }
+                }
                 if activation != nil { ConvActivation.counter.withLock { $0 += 1 } }
                 let y: Tensor
                 if BlockedDepthwise.supports(pr) {
@@ -129,7 +143,7 @@ extension Network {
                         y = BlockedConvolution(pr: pr, plainInput: true).forward(try plain(first).value, w, b, then: activation)
                     } else {
                         guard let (t, _) = try blocked(first) else { return nil }
-                        y = BlockedConvolution(pr: pr, plainInput: false).forward(t, w, b, then: activation)
+                        y = BlockedConvolution(pr: pr, plainInput: false).forward(t, w, b, adding: residual, then: activation)
                     }
                 } else {
                     return nil
@@ -234,10 +248,12 @@ extension Network {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
             }
             reportTime(i, through: ran, since: started, context)
-            for name in node.inputs where lastUse[name] == i && !keep.contains(name) {
-                values[name] = nil
-                plainCopies[name] = nil
-                blockedCopies[name] = nil
+            for k in i...ran {
+                for name in nodes[k].inputs where lastUse[name] == k && !keep.contains(name) {
+                    values[name] = nil
+                    plainCopies[name] = nil
+                    blockedCopies[name] = nil
+                }
             }
             i = ran + 1
         }
@@ -249,6 +265,17 @@ extension Network {
 }
 
 extension Network {
+    /// The other input of node i + 1 when it adds node i's output, which it alone reads and
+    /// nobody asked for, to one other value of the pass: a convolution at i can then add that
+    /// value as it stores its outputs.
+    func residualAddedByNext(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> String? {
+        guard i < stop else { return nil }
+        let name = nodes[i].name, add = nodes[i + 1]
+        guard add.layer.kind == "add", add.inputs.count == 2, add.layer.parameters.isEmpty,
+              add.inputs.filter({ $0 == name }).count == 1, lastUse[name] == i + 1, !keep.contains(name) else { return nil }
+        return add.inputs[0] == name ? add.inputs[1] : add.inputs[0]
+    }
+
     /// The last of three nodes from node i that shuffle the channels of an [N, C, H, W] image in
     /// two groups (a reshape to [N, 2, C/2, H, W], a transpose [0, 2, 1, 3, 4], a reshape back to
     /// [N, C, H, W]), each read by the next alone; nil for anything else.
