@@ -43,6 +43,7 @@ let package = Package(
     targets: [
         // C libraries from Debian.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CKernels", path: "Sources/CKernels"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CGzip", path: "Sources/CGzip", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
@@ -51,7 +52,7 @@ let package = Package(
         .systemLibrary(name: "CSixel", path: "Sources/CSixel", providers: [.apt(["libsixel-dev"])]),
 
         // Tensors, ops with their backward passes, autodiff, networks, optimizers.
-        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimizeKernels + swift6),
+        .target(name: "Engine", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimizeKernels + swift6),
         // PNG and JPEG decoding in C, so that libpng's and libjpeg's longjmp never crosses Swift frames.
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),

@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 /// How a ReLU passes gradients backwards. The forward pass is the same for all three.
 public enum ReLURule: String, CaseIterable, Sendable {
@@ -126,23 +127,27 @@ struct LogisticDerivative: ScalarOperator {
 /// e^x in float32 without a call or a branch, so loops over it vectorize: x = n ln 2 + r with
 /// |r| <= ln 2 / 2, Cephes' degree-6 polynomial for e^r (within 2 ulp of expf), and 2^n put
 /// together from its bits. Inputs are clamped to [-87.3, 88], where e^x is a normal float
-/// (about 1.2e-38 to 1.65e38); NaN stays NaN.
+/// (about 1.2e-38 to 1.65e38); NaN stays NaN. Each step of the range reduction and the
+/// polynomial is one fused multiply-add (`addingProduct` here, `cnn_fma8` from CKernels in the
+/// eight-lane version): half the instructions of a product and a sum. With those, SiLU, computed
+/// as each convolution output is stored, had cost about a quarter of EfficientNet-B0's forward
+/// pass (0.73 of it with ReLU in its place); fused, the pass takes 0.87-0.88 of its time before.
 @inline(__always)
 public func fastExp(_ x: Float) -> Float {
     let c = Swift.min(Swift.max(x, -87.3), 88)
     // n = round(c / ln 2): adding 1.5·2^23 rounds to an integer (to nearest, ties to even) and
     // leaves n in the low mantissa bits, in plain arithmetic that vectorizes on any x86-64
     // (a call to rintf does not).
-    let t = c * 1.442695040888963 + 12_582_912
+    let t = Float(12_582_912).addingProduct(c, 1.442695040888963)
     let n = t - 12_582_912
-    let r = c - n * 0.693359375 + n * 2.12194440e-4
+    let r = c.addingProduct(n, -0.693359375).addingProduct(n, 2.12194440e-4)
     var p: Float = 1.9875691500e-4
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    let y = p * r * r + r + 1
+    p = Float(1.3981999507e-3).addingProduct(p, r)
+    p = Float(8.3334519073e-3).addingProduct(p, r)
+    p = Float(4.1665795894e-2).addingProduct(p, r)
+    p = Float(1.6666665459e-1).addingProduct(p, r)
+    p = Float(5.0000001201e-1).addingProduct(p, r)
+    let y = r.addingProduct(p * r, r) + 1
     // 2^n is (n + 127) << 23.
     let bits = (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23
     return x.isNaN ? x : y * Float(bitPattern: bits)
@@ -154,16 +159,19 @@ func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let low = SIMD8<Float>(repeating: -87.3), high = SIMD8<Float>(repeating: 88)
     var c = x.replacing(with: low, where: low .>= x)
     c = c.replacing(with: high, where: high .< c)
-    let t = c * 1.442695040888963 + 12_582_912
+    // a + b · c, rounded once, as Float.addingProduct does in the scalar version.
+    @inline(__always) func fused(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> { cnn_fma8(b, c, a) }
+    @inline(__always) func splat(_ v: Float) -> SIMD8<Float> { SIMD8<Float>(repeating: v) }
+    let t = fused(splat(12_582_912), c, splat(1.442695040888963))
     let n = t - 12_582_912
-    let r = c - n * 0.693359375 + n * 2.12194440e-4
-    var p = SIMD8<Float>(repeating: 1.9875691500e-4)
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    let y = p * r * r + r + 1
+    let r = fused(fused(c, n, splat(-0.693359375)), n, splat(2.12194440e-4))
+    var p = splat(1.9875691500e-4)
+    p = fused(splat(1.3981999507e-3), p, r)
+    p = fused(splat(8.3334519073e-3), p, r)
+    p = fused(splat(4.1665795894e-2), p, r)
+    p = fused(splat(1.6666665459e-1), p, r)
+    p = fused(splat(5.0000001201e-1), p, r)
+    let y = fused(r, p * r, r) + 1
     let bits = (unsafeBitCast(t, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
     return (y * unsafeBitCast(bits, to: SIMD8<Float>.self)).replacing(with: x, where: x .!= x)
 }
