@@ -58,25 +58,25 @@ public func gelu(_ x: Variable) -> Variable {
 func fastErf(_ x: Float) -> Float {
     let a = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF), s = x * x
     var q: Float = 1.0 / (479_001_600 * 25)
-    q = q * s - 1.0 / (39_916_800 * 23)
-    q = q * s + 1.0 / (3_628_800 * 21)
-    q = q * s - 1.0 / (362_880 * 19)
-    q = q * s + 1.0 / (40_320 * 17)
-    q = q * s - 1.0 / (5_040 * 15)
-    q = q * s + 1.0 / (720 * 13)
-    q = q * s - 1.0 / (120 * 11)
-    q = q * s + 1.0 / (24 * 9)
-    q = q * s - 1.0 / (6 * 7)
-    q = q * s + 1.0 / (2 * 5)
-    q = q * s - 1.0 / 3
-    q = q * s + 1
+    q = Float(-(1.0 / (39_916_800 * 23))).addingProduct(q, s)
+    q = Float(1.0 / (3_628_800 * 21)).addingProduct(q, s)
+    q = Float(-(1.0 / (362_880 * 19))).addingProduct(q, s)
+    q = Float(1.0 / (40_320 * 17)).addingProduct(q, s)
+    q = Float(-(1.0 / (5_040 * 15))).addingProduct(q, s)
+    q = Float(1.0 / (720 * 13)).addingProduct(q, s)
+    q = Float(-(1.0 / (120 * 11))).addingProduct(q, s)
+    q = Float(1.0 / (24 * 9)).addingProduct(q, s)
+    q = Float(-(1.0 / (6 * 7))).addingProduct(q, s)
+    q = Float(1.0 / (2 * 5)).addingProduct(q, s)
+    q = Float(-(1.0 / 3)).addingProduct(q, s)
+    q = Float(1).addingProduct(q, s)
     let series = 1.1283791670955126 * x * q
     let t = 1 / (1 + 0.3275911 * a)
     var p: Float = 1.061405429
-    p = p * t - 1.453152027
-    p = p * t + 1.421413741
-    p = p * t - 0.284496736
-    p = p * t + 0.254829592
+    p = Float(-1.453152027).addingProduct(p, t)
+    p = Float(1.421413741).addingProduct(p, t)
+    p = Float(-0.284496736).addingProduct(p, t)
+    p = Float(0.254829592).addingProduct(p, t)
     let tail = 1 - p * t * fastExp(-s)
     // The tail's sign is x's (bit for bit, so that erf(−x) = −erf(x)).
     return a < 1 ? series : Float(bitPattern: (x.bitPattern & 0x8000_0000) | tail.bitPattern)
