@@ -140,6 +140,30 @@ final class Workspace: @unchecked Sendable {
     private var free: [(UnsafeMutablePointer<Float>, Int)] = []
     private let lock = NSLock()
 
+    /// The calling thread's own workspace, for the scratch of one piece of a parallel job (a
+    /// depthwise convolution's padded rows): pieces of tens of microseconds on several threads
+    /// had taken turns on the shared one's lock for every piece, and handed each other buffers
+    /// that another core had just written.
+    static var local: Workspace {
+        if let p = pthread_getspecific(localKey) { return Unmanaged<Workspace>.fromOpaque(p).takeUnretainedValue() }
+        let w = Workspace()
+        pthread_setspecific(localKey, Unmanaged.passRetained(w).toOpaque())
+        return w
+    }
+
+    /// Each thread's workspace, released with its buffers when the thread ends.
+    private static let localKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { p in
+            if let p { Unmanaged<Workspace>.fromOpaque(p).release() }
+        }
+        return key
+    }()
+
+    deinit {
+        for (p, _) in free { p.deallocate() }
+    }
+
     /// Lends a buffer of at least `count` floats (contents undefined) for the duration of `body`.
     func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
         let (p, cap) = take(count)

@@ -447,29 +447,37 @@ struct BlockedDepthwise {
         let steps = BlockedConvolution.Steps(step: width, stepStride: 0, rowStride: PW * width, rowStep: g.dilationH * PW * width,
                                              columnStep: g.dilationW * width, positionStep: g.strideW * width,
                                              kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, outBlockStride: OH * OW * width)
-        Parallel.forEach(planes * rowBlocks, inline: pr.flops < ConvKernels.parallelFlops) { t in
-            let plane = t / rowBlocks, rb = t % rowBlocks, block = plane % blocks
-            let input = x + plane * H * W * width, output = y + plane * OH * OW * width
-            let weights = packed + block * area * width, start = Lanes.load(bias + block * width)
+        // Whole small planes (a 7x7 or 14x14 map) go several to a task, about 2K outputs each
+        // but still enough tasks to share: one plane a task had made pieces of a microsecond,
+        // each claimed from the other core.
+        let planesPer = rowBlocks > 1 ? 1 : max(1, min((1 << 11) / max(1, OH * OW), planes / PatchSplit.pieces))
+        let tasks = (planes + planesPer - 1) / planesPer * rowBlocks
+        Parallel.forEach(tasks, inline: pr.flops < ConvKernels.parallelFlops) { t in
+            let firstPlane = t / rowBlocks * planesPer, rb = t % rowBlocks
             let oh0 = rb * rows, oh1 = min(OH, oh0 + rows)
-            Workspace.shared.withBuffer(span * PW * width) { buffer in
-                // Padded row r of the buffer is input row top + r.
-                let top = oh0 * g.strideH - g.padTop
-                let count = (oh1 - 1 - oh0) * g.strideH + (g.kernelHeight - 1) * g.dilationH + 1
-                for r in 0..<count {
-                    let dst = buffer + r * PW * width, h = top + r
-                    guard h >= 0, h < H else { dst.initialize(repeating: 0, count: PW * width); continue }
-                    BlockedConvolution.copyPaddedRow(input + h * W * width, g, step: width, into: dst)
-                }
-                for oh in oh0..<oh1 {
-                    let row = output + oh * OW * width
-                    let origin = (oh - oh0) * g.strideH * steps.rowStride
-                    var ow = 0
-                    while ow < OW {
-                        let n = min(Self.tileWidth, OW - ow)
-                        BlockedDepthwise.tile(positions: n, UnsafePointer(buffer), origin: origin + ow * steps.positionStep, weights,
-                                              start: start, row + ow * width, activation: activation, steps)
-                        ow += n
+            Workspace.local.withBuffer(span * PW * width) { buffer in
+                for plane in firstPlane..<min(planes, firstPlane + planesPer) {
+                    let block = plane % blocks
+                    let input = x + plane * H * W * width, output = y + plane * OH * OW * width
+                    let weights = packed + block * area * width, start = Lanes.load(bias + block * width)
+                    // Padded row r of the buffer is input row top + r.
+                    let top = oh0 * g.strideH - g.padTop
+                    let count = (oh1 - 1 - oh0) * g.strideH + (g.kernelHeight - 1) * g.dilationH + 1
+                    for r in 0..<count {
+                        let dst = buffer + r * PW * width, h = top + r
+                        guard h >= 0, h < H else { dst.initialize(repeating: 0, count: PW * width); continue }
+                        BlockedConvolution.copyPaddedRow(input + h * W * width, g, step: width, into: dst)
+                    }
+                    for oh in oh0..<oh1 {
+                        let row = output + oh * OW * width
+                        let origin = (oh - oh0) * g.strideH * steps.rowStride
+                        var ow = 0
+                        while ow < OW {
+                            let n = min(Self.tileWidth, OW - ow)
+                            BlockedDepthwise.tile(positions: n, UnsafePointer(buffer), origin: origin + ow * steps.positionStep, weights,
+                                                  start: start, row + ow * width, activation: activation, steps)
+                            ow += n
+                        }
                     }
                 }
             }
