@@ -269,6 +269,19 @@ final class BlockedTests: XCTestCase {
         before = ConvActivation.residualRuns
         _ = try bothWays(net, x, outputs: ["r3", "a"])
         XCTAssertEqual(ConvActivation.residualRuns - before, 2, "a's own output is asked for")
+
+        // 12 channels and 16 fill the same two blocks, but they do not add: the sum still fails
+        // as the add layer's own does, instead of adding in the convolution's store.
+        let mismatched = Network()
+        try mismatched.append("stem", LayerRegistry.make("conv2d", ["in": .int(3), "out": .int(16), "kernel": .int(1)], seed: 6))
+        try mismatched.append("side", LayerRegistry.make("conv2d", ["in": .int(16), "out": .int(12), "kernel": .int(1)], seed: 7),
+                              inputs: ["stem"])
+        try mismatched.append("main", LayerRegistry.make("conv2d", ["in": .int(16), "out": .int(16), "kernel": .int(1)], seed: 8),
+                              inputs: ["stem"])
+        try mismatched.append("sum", LayerRegistry.make("add"), inputs: ["main", "side"])
+        before = ConvActivation.residualRuns
+        XCTAssertThrowsError(try mismatched.forward(x, outputs: ["sum"], context: ForwardContext()))
+        XCTAssertEqual(ConvActivation.residualRuns, before)
     }
 
     /// ShuffleNet's unit: two branches joined, the channels shuffled in two groups (reshape,

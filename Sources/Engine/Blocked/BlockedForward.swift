@@ -125,7 +125,7 @@ extension Network {
                 if activation == nil, !BlockedDepthwise.supports(pr), BlockedConvolution.supports(pr, plainInput: false),
                    isBlocked(first) || pr.groups > 1 || pr.c >= Blocked.width,
                    let other = residualAddedByNext(i, stop: stop, lastUse: lastUse, keep: keep),
-                   let (r, _) = try blocked(other),
+                   let (r, channels) = try blocked(other), channels == pr.k,
                    r.shape == BlockedConvolution(pr: pr, plainInput: false).outputShape {
                     residual = r
                     activation = activationReadingAlone(i + 1, stop: stop, lastUse: lastUse, keep: keep)
