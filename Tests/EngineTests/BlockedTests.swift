@@ -284,6 +284,28 @@ final class BlockedTests: XCTestCase {
         XCTAssertEqual(ConvActivation.residualRuns, before)
     }
 
+    /// A squeeze-excitation's channel scale on a blocked image, one pass holding each block's
+    /// scale: exactly the broadcast multiply's products, on one thread's worth of values and on
+    /// enough to split (parts of whole planes, the last one short); and in a network, with the
+    /// scale either factor, the NCHW ops' values.
+    func testChannelScalesAreTheBroadcastProducts() throws {
+        for shape in [[2, 5, 7, 7, 8], [1, 41, 28, 28, 8]] {
+            let x = Tensor.randn(shape, seed: 21), scale = Tensor.randn([shape[0], shape[1], 1, 1, 8], seed: 22)
+            let expected = try multiply(Variable(x), Variable(scale)).value
+            XCTAssertEqual(Blocked.scaledByChannel(x, scale).scalars, expected.scalars, "\(shape)")
+        }
+        let net = Network()
+        try net.append("conv", LayerRegistry.make("conv2d", ["in": .int(3), "out": .int(20), "kernel": .int(3), "padding": .int(1)], seed: 1))
+        try net.append("pool", LayerRegistry.make("global_avgpool"))
+        try net.append("fc", LayerRegistry.make("conv2d", ["in": .int(20), "out": .int(20), "kernel": .int(1)], seed: 2))
+        try net.append("gate", LayerRegistry.make("sigmoid"))
+        try net.append("scaled", LayerRegistry.make("mul"), inputs: ["conv", "gate"])
+        try net.append("again", LayerRegistry.make("mul"), inputs: ["gate", "scaled"])
+        let x = Variable(Tensor.randn([2, 3, 13, 10], seed: 3))
+        let (_, _, runs) = try bothWays(net, x, outputs: ["again"])
+        XCTAssertEqual(runs, 6, "every layer blocked")
+    }
+
     /// ShuffleNet's unit: two branches joined, the channels shuffled in two groups (reshape,
     /// transpose, reshape) and split in halves by slices. Blocked, the shuffle and the slices are
     /// single passes over blocks, and the values are those of the NCHW ops exactly.

@@ -189,6 +189,14 @@ extension Network {
                     guard let (t, _) = try blocked(name) else { return nil }
                     ins.append(Variable(t))
                 }
+                // An image times one value per channel (squeeze-excitation): one pass that holds
+                // each block's scale.
+                if layer.kind == "mul", ins.count == 2, layer.parameters.isEmpty {
+                    let (a, b) = (ins[0].value, ins[1].value)
+                    for (x, scale) in [(a, b), (b, a)] where x.shape.count == 5 && scale.shape == [x.shape[0], x.shape[1], 1, 1, Blocked.width] {
+                        return (.blocked(Blocked.scaledByChannel(x, scale), channels: c), i)
+                    }
+                }
                 return (.blocked(try layer.forward(ins, name: node.name, context: context).value, channels: c), i)
             case "reshape":
                 // ShuffleNet's channel shuffle, reshape to [N, 2, C/2, H, W], swap the two

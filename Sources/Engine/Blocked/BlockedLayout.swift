@@ -107,6 +107,33 @@ enum Blocked {
         })
     }
 
+    /// x [N, B, H, W, 8] times one vector per image and block, scale [N, B, 1, 1, 8] (a
+    /// squeeze-excitation's channel scale), each product as the broadcast multiply makes it. One
+    /// scale vector per block held across its map: the general broadcast had stepped its indices
+    /// for every eight values, about five times the time of the products (MobileNetV3-small's
+    /// nine scales 0.33 ms, a tenth of its pass).
+    static func scaledByChannel(_ x: Tensor, _ scale: Tensor) -> Tensor {
+        precondition(x.rank == 5 && scale.shape == [x.shape[0], x.shape[1], 1, 1, width], "scale \(scale.shape) for \(x.shape)")
+        let planes = x.shape[0] * x.shape[1], hw = x.shape[2] * x.shape[3]
+        return Tensor(shape: x.shape, unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { xs in
+                scale.withUnsafeBufferPointer { ss in
+                    let xp = xs.baseAddress!, sp = ss.baseAddress!, yp = out.baseAddress!
+                    // Parts of about 32K values, whole planes or runs of one.
+                    let per = max(1, (1 << 15) / (hw * width))
+                    let parts = (planes + per - 1) / per
+                    Parallel.forEach(parts, inline: planes * hw * width < 1 << 15) { part in
+                        for plane in (part * per)..<min(planes, (part + 1) * per) {
+                            let v = Lanes.load(sp + plane * width)
+                            let src = xp + plane * hw * width, dst = yp + plane * hw * width
+                            for q in 0..<hw { (Lanes.load(src + q * width) * v).store(dst + q * width) }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
     /// Per-channel values (a bias, a scale) padded with zeros to whole blocks.
     static func paddedChannels(_ values: [Float], blocks cb: Int) -> [Float] {
         values + [Float](repeating: 0, count: cb * width - values.count)
