@@ -117,16 +117,20 @@ extension Network {
                 // Winograd's F(2x2, 3x3) does 2.25x fewer multiplications than any direct tile:
                 // those convolutions take it, in NCHW, unless the blocked tiles are faster anyway.
                 if Winograd.applies(to: pr), !BlockedForward.directBeatsWinograd(pr) { return nil }
+                // The kernel: depthwise, or the tiles on a blocked input or on a few channels in
+                // NCHW (a network's input), read as they are.
+                let depthwise = BlockedDepthwise.supports(pr)
+                guard depthwise || BlockedConvolution.supports(pr, plainInput: false) else { return nil }
+                let readsPlain = !depthwise && !isBlocked(first) && pr.groups == 1 && pr.c < Blocked.width
+                let tiles = BlockedConvolution(pr: pr, plainInput: readsPlain)
                 var activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep)
                 var ran = activation == nil ? i : i + 1
                 // A shortcut added to the convolution's output alone (and the activation that
                 // alone reads the sum): added, and activated, as each output is stored.
                 var residual: Tensor?
-                if activation == nil, !BlockedDepthwise.supports(pr), BlockedConvolution.supports(pr, plainInput: false),
-                   isBlocked(first) || pr.groups > 1 || pr.c >= Blocked.width,
+                if activation == nil, !depthwise, !readsPlain,
                    let other = residualAddedByNext(i, stop: stop, lastUse: lastUse, keep: keep),
-                   let (r, channels) = try blocked(other), channels == pr.k,
-                   r.shape == BlockedConvolution(pr: pr, plainInput: false).outputShape {
+                   let (r, channels) = try blocked(other), channels == pr.k, r.shape == tiles.outputShape {
                     residual = r
                     activation = activationReadingAlone(i + 1, stop: stop, lastUse: lastUse, keep: keep)
                     ran = activation == nil ? i + 1 : i + 2
@@ -134,19 +138,12 @@ extension Network {
                 }
                 if activation != nil { ConvActivation.counter.withLock { $0 += 1 } }
                 let y: Tensor
-                if BlockedDepthwise.supports(pr) {
-                    guard let (t, _) = try blocked(first) else { return nil }
-                    y = BlockedDepthwise(pr: pr).forward(t, w, b, then: activation)
-                } else if BlockedConvolution.supports(pr, plainInput: false) {
-                    // A few channels in NCHW (a network's input) are read as they are.
-                    if !isBlocked(first), pr.groups == 1, pr.c < Blocked.width {
-                        y = BlockedConvolution(pr: pr, plainInput: true).forward(try plain(first).value, w, b, then: activation)
-                    } else {
-                        guard let (t, _) = try blocked(first) else { return nil }
-                        y = BlockedConvolution(pr: pr, plainInput: false).forward(t, w, b, adding: residual, then: activation)
-                    }
+                if readsPlain {
+                    y = tiles.forward(try plain(first).value, w, b, then: activation)
                 } else {
-                    return nil
+                    guard let (t, _) = try blocked(first) else { return nil }
+                    y = depthwise ? BlockedDepthwise(pr: pr).forward(t, w, b, then: activation)
+                        : tiles.forward(t, w, b, adding: residual, then: activation)
                 }
                 return (.blocked(y, channels: pr.k), ran)
             case let pool as PoolLayer:
