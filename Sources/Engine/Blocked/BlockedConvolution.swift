@@ -216,10 +216,15 @@ struct BlockedConvolution {
         let most = max(1, (1 << 15) / (width * Self.tileBlocks))
         let (rowsPer, columnsPer): (Int, Int)
         let fitting = max(24, (1 << 16) / (inSteps * step) / 24 * 24)
-        // Wide inputs (more channels than 256 KB holds for the whole run): the run is cut to what
-        // fits (see below), and tasks go part by part, each part's output groups in a row, so that
-        // they take turns on its input while it is in a core's second-level cache.
-        let partMajor = OH == 1 && fitting < min(OW, most)
+        // Tasks go part by part, each part's output groups in a row, for wide inputs (more channels
+        // than 256 KB holds for the whole run: the run is cut to what fits, see below), so that
+        // they take turns on its input while it is in a core's second-level cache; and wherever a
+        // group's weights are no larger than its input, so that each thread's share of the tasks
+        // (the pool gives each a contiguous range) is a part of the map, whose input it reads
+        // alone and whose output the next op's share of the same part finds in its core's cache:
+        // in turns pass by pass on 2 threads, MNASNet's 1x1 convolutions with a shortcut sum
+        // 0.85-0.89 of their time and its pass 0.95-0.99, ResNet-18 and EfficientNet-B0 1.00.
+        let partMajor = OH == 1 && fitting < min(OW, most) || groupCount <= inImage / pr.groups
         if OH == 1 {
             // Runs of at most the positions whose input, every channel of the group, fits in
             // 256 KB (1x1 convolutions of 256 to 1024 channels had read theirs again from the
