@@ -439,18 +439,24 @@ final class FilterCache: @unchecked Sendable {
         let sizes: [Int]
     }
     private struct Entry {
-        let weights: Tensor, layout: Layout, filters: Filters
+        let weights: Tensor, filters: Filters
         var used: Int
     }
-    private var entries: [Entry] = []
+    /// An entry's key: where its weights are stored, the layout, and its size in floats.
+    private struct Key: Hashable {
+        let address: UInt, layout: Layout, count: Int
+    }
+    /// Found by key: a session that has loaded a few networks holds a thousand entries, and a
+    /// search through them all for each convolution had cost ShuffleNet's pass about a third more.
+    private var entries: [Key: Entry] = [:]
     private var bytes = 0, clock = 0
     let budget: Int
     private let lock = NSLock()
 
     init(budget: Int) { self.budget = budget }
 
-    private static func address(_ t: Tensor) -> UnsafeRawPointer? {
-        t.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+    private static func address(_ t: Tensor) -> UInt {
+        t.scalars.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
     }
 
     /// How many filter sets are kept, and their size in bytes (for tests).
@@ -460,14 +466,13 @@ final class FilterCache: @unchecked Sendable {
     /// first time (or lent from the workspace when they would not fit the cache).
     func transformed(_ weights: Tensor, layout: Layout, count: Int, transform: (UnsafeMutablePointer<Float>) -> Void,
                      _ body: (UnsafePointer<Float>) -> Void) {
-        let key = FilterCache.address(weights)
+        let key = Key(address: FilterCache.address(weights), layout: layout, count: count)
         lock.lock()
-        if let i = entries.firstIndex(where: { $0.layout == layout && $0.filters.count == count && FilterCache.address($0.weights) == key }) {
+        if let entry = entries[key] {
             clock += 1
-            entries[i].used = clock
-            let filters = entries[i].filters
+            entries[key]!.used = clock
             lock.unlock()
-            withExtendedLifetime(filters) { body(filters.pointer) }
+            withExtendedLifetime(entry.filters) { body(entry.filters.pointer) }
             return
         }
         lock.unlock()
@@ -479,11 +484,15 @@ final class FilterCache: @unchecked Sendable {
         transform(filters.pointer)
         lock.lock()
         clock += 1
-        entries.append(Entry(weights: weights, layout: layout, filters: filters, used: clock))
+        // Another thread may have made the same entry meanwhile: this one takes its place.
+        if let replaced = entries.updateValue(Entry(weights: weights, filters: filters, used: clock), forKey: key) {
+            bytes -= replaced.filters.count * 4
+        }
         bytes += count * 4
-        while bytes > budget, entries.count > 1, let oldest = entries.indices.dropLast().min(by: { entries[$0].used < entries[$1].used }) {
-            bytes -= entries[oldest].filters.count * 4
-            entries.remove(at: oldest)
+        while bytes > budget, entries.count > 1,
+              let oldest = entries.lazy.filter({ $0.key != key }).min(by: { $0.value.used < $1.value.used })?.key {
+            bytes -= entries[oldest]!.filters.count * 4
+            entries[oldest] = nil
         }
         lock.unlock()
         body(filters.pointer)

@@ -62,6 +62,34 @@ final class WinogradTests: XCTestCase {
         XCTAssertLessThanOrEqual(FilterCache.shared.contents.bytes, FilterCache.shared.budget)
     }
 
+    /// Past its budget the cache lets the least recently used entries go, never the one just
+    /// made; each (weights, layout) is made once while it is kept.
+    func testKeptFiltersGoLeastRecentlyUsedFirst() {
+        let cache = FilterCache(budget: 4 * 400)  // four entries of 100 floats
+        let weights = (0..<5).map { Tensor.randn([100], seed: UInt64($0 + 1)) }
+        var made: [Int] = []
+        func use(_ k: Int, layout: String = "test") {
+            let t = weights[k]
+            cache.transformed(t, layout: .init(name: layout, sizes: [100]), count: 100, transform: { p in
+                made.append(k)
+                for i in 0..<100 { p[i] = t.scalars[i] * 2 }
+            }) { p in XCTAssertEqual(p[7], t.scalars[7] * 2, "weights \(k)") }
+        }
+        for k in 0..<4 { use(k) }
+        use(0)
+        XCTAssertEqual(made, [0, 1, 2, 3], "0 found again")
+        use(4)  // over budget: 1, used longest ago, goes
+        XCTAssertEqual(cache.contents.entries, 4)
+        for k in [0, 2, 3, 4] { use(k) }
+        XCTAssertEqual(made, [0, 1, 2, 3, 4], "the others kept")
+        use(1)
+        XCTAssertEqual(made, [0, 1, 2, 3, 4, 1], "1 made again")
+        use(1, layout: "other")
+        XCTAssertEqual(made.count, 7, "another layout of the same weights is another entry")
+        XCTAssertLessThanOrEqual(cache.contents.bytes, 1600)
+        XCTAssertEqual(cache.contents.entries, 4)
+    }
+
     func testTypicalAndEdgeCases() throws {
         // VGG-like (padding 1, even size), asymmetric padding, padding larger than the kernel's
         // reach on one side, a 1x1 output, batches, and channel counts that are not multiples of 8.
