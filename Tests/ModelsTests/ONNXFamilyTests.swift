@@ -72,31 +72,88 @@ final class ONNXFamilyTests: XCTestCase {
 
     private func median(_ times: [Double]) -> Double { times.sorted()[times.count / 2] }
 
-    /// onnxruntime's forward time for the export on 2 threads, as scripts/make-onnx-families.py
-    /// times it (one run to warm up, the median of seven), or nil without the venv.
-    private func onnxruntimeMilliseconds(_ url: URL, shape: [Int]) -> Double? {
-        let python = ProcessInfo.processInfo.environment["CNNLAB_TORCH_PYTHON"] ?? "/root/torchenv/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { return nil }
-        let script = """
-            import sys, time, numpy as np, onnxruntime as ort
-            o = ort.SessionOptions(); o.intra_op_num_threads = 2; o.inter_op_num_threads = 1
-            s = ort.InferenceSession(sys.argv[1], o, providers=["CPUExecutionProvider"])
-            x = np.random.rand(*[int(d) for d in sys.argv[2].split(",")]).astype(np.float32); n = s.get_inputs()[0].name
-            s.run(None, {n: x}); t = []
-            for _ in range(7):
-                a = time.perf_counter(); s.run(None, {n: x}); t.append(time.perf_counter() - a)
-            print(sorted(t)[3] * 1000)
-            """
-        let process = Process(), pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, url.path, shape.map(String.init).joined(separator: ",")]
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return Double(String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    /// onnxruntime in a process of its own (the venv's Python), on 2 threads, that runs the export
+    /// as many times as it is told and answers with each pass's milliseconds: so the two engines
+    /// can be timed in turns, block by block, in the same seconds of a machine whose speed drifts.
+    private final class OnnxruntimeRunner {
+        private let process = Process(), input = Pipe(), output = Pipe()
+        private var pending = Data()
+
+        init?(_ url: URL, shape: [Int]) {
+            let python = ProcessInfo.processInfo.environment["CNNLAB_TORCH_PYTHON"] ?? "/root/torchenv/bin/python"
+            guard FileManager.default.isExecutableFile(atPath: python) else { return nil }
+            let script = """
+                import sys, time, numpy as np, onnxruntime as ort
+                o = ort.SessionOptions(); o.intra_op_num_threads = 2; o.inter_op_num_threads = 1
+                s = ort.InferenceSession(sys.argv[1], o, providers=["CPUExecutionProvider"])
+                x = np.random.rand(*[int(d) for d in sys.argv[2].split(",")]).astype(np.float32); n = s.get_inputs()[0].name
+                print("ready", flush=True)
+                for line in sys.stdin:
+                    t = []
+                    for _ in range(int(line)):
+                        a = time.perf_counter(); s.run(None, {n: x}); t.append((time.perf_counter() - a) * 1000)
+                    print(" ".join("%.4f" % v for v in t), flush=True)
+                """
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["-c", script, url.path, shape.map(String.init).joined(separator: ",")]
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil, readLine() == "ready" else { return nil }
+        }
+
+        private func readLine() -> String? {
+            while true {
+                if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: pending[..<newline], as: UTF8.self)
+                    pending.removeSubrange(...newline)
+                    return line
+                }
+                let more = output.fileHandleForReading.availableData
+                if more.isEmpty { return nil }
+                pending.append(more)
+            }
+        }
+
+        /// The milliseconds of `count` passes run back to back, or nil when the process has failed.
+        func passes(_ count: Int) -> [Double]? {
+            input.fileHandleForWriting.write(Data("\(count)\n".utf8))
+            guard let line = readLine() else { return nil }
+            let times = line.split(separator: " ").compactMap { Double($0) }
+            return times.count == count ? times : nil
+        }
+
+        deinit {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Forward times (ms) of cnnlab and of onnxruntime (nil without the venv) on 2 threads: blocks
+    /// of about 50 ms of passes run back to back, the engines taking turns block by block for ten
+    /// rounds, with 50 ms between blocks so that the other's threads have gone to sleep
+    /// (onnxruntime's keep spinning for milliseconds after a run: with 2 ms between blocks, cnnlab's
+    /// MNASNet took 8 ms instead of 4); the first round warms up; each engine's median over all
+    /// its other passes. (Timed one after the other, seven passes each, the ratios had moved by a
+    /// third from one run of the test to the next: this machine's speed drifts 2-3x within minutes.)
+    private func forwardMilliseconds(_ network: Network, _ x: Tensor, _ url: URL) throws -> (ours: Double, theirs: Double?) {
+        let runner = OnnxruntimeRunner(url, shape: x.shape)
+        var ours: [Double] = [], theirs: [Double] = []
+        var count = 3
+        for round in 0..<11 {
+            var block: [Double] = []
+            for _ in 0..<count { block.append(try seconds { _ = try network(x) } * 1000) }
+            usleep(50_000)
+            let other = runner?.passes(count)
+            usleep(50_000)
+            if round == 0 {
+                count = Swift.max(3, Swift.min(50, Int(50 / Swift.max(median(block), 0.1))))
+                continue
+            }
+            ours += block
+            if let other { theirs += other }
+        }
+        return (median(ours), theirs.isEmpty ? nil : median(theirs))
     }
 
     private func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -123,17 +180,8 @@ final class ONNXFamilyTests: XCTestCase {
                 let importTime = try seconds { net = try Network.fromONNX(contentsOf: url) }
                 let network = try XCTUnwrap(net)
                 let expected = try NumPy.readArray(at: folder.appendingPathComponent("\(family)_logits_\(exporter).npy"))
-                // As onnxruntime's is timed: one run to warm up, then the median of seven; and, where
-                // the venv is at hand, the two engines in turns, twice, each keeping its better
-                // median, so that both are timed in the same minutes of a machine whose speed drifts.
-                var logits = try network(x)
-                var ours = Double.infinity, interleaved: [Double] = []
-                for _ in 0..<2 {
-                    if let t = onnxruntimeMilliseconds(url, shape: x.shape) { interleaved.append(t) }
-                    var times: [Double] = []
-                    for _ in 0..<7 { times.append(try seconds { logits = try network(x) }) }
-                    ours = Swift.min(ours, median(times) * 1000)
-                }
+                let logits = try network(x)
+                let (ours, interleaved) = try forwardMilliseconds(network, x, url)
                 let logitsError = relativeError(logits, expected)
                 let gradient = try network.gradients(at: x) { try slice($0, [.at(0), .at(top)]) }
                 let gradientError = relativeError(try XCTUnwrap(gradient.input), expectedGradient)
@@ -145,7 +193,7 @@ final class ONNXFamilyTests: XCTestCase {
                 XCTAssertTrue(Double(gradientError) <= Swift.max(1e-4, 4 * rounding) || gradientNorm <= 1e-3,
                               "\(family) (\(exporter)) input gradient: largest error \(gradientError), norm \(gradientNorm), PyTorch's own "
                               + (rounding > 0 ? "\(rounding)" : "not measured (export with FAMILIES_FLOAT64=1 to measure it)"))
-                let theirs = interleaved.min() ?? info["ort_ms_\(exporter)"] as? Double ?? .nan
+                let theirs = interleaved ?? info["ort_ms_\(exporter)"] as? Double ?? .nan
                 rows.append("| \(family) | \(exporter) | \(String(format: "%.1e", logitsError)) | \(String(format: "%.1e", gradientError)) | \(String(format: "%.1e", gradientNorm)) | "
                             + "\(rounding > 0 ? String(format: "%.1e", rounding) : "-") | "
                             + "\(String(format: "%.2f", importTime)) | \(String(format: "%.1f", ours)) | \(String(format: "%.1f", theirs)) | "
