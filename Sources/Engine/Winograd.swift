@@ -468,11 +468,12 @@ final class FilterCache: @unchecked Sendable {
                      _ body: (UnsafePointer<Float>) -> Void) {
         let key = Key(address: FilterCache.address(weights), layout: layout, count: count)
         lock.lock()
-        if let entry = entries[key] {
+        if let i = entries.index(forKey: key) {
             clock += 1
-            entries[key]!.used = clock
+            entries.values[i].used = clock
+            let filters = entries.values[i].filters
             lock.unlock()
-            withExtendedLifetime(entry.filters) { body(entry.filters.pointer) }
+            withExtendedLifetime(filters) { body(filters.pointer) }
             return
         }
         lock.unlock()
