@@ -120,11 +120,11 @@ enum ConvActivation: Equatable {
     }
 
     /// How many convolutions have run with their activation (for tests).
-    static var runs: Int { counter.withLock { $0 } }
-    static let counter = LockedCounter()
+    static var runs: Int { counter.value }
+    static let counter = SharedCounter()
     /// How many blocked convolutions have added a shortcut as they stored (for tests).
-    static var residualRuns: Int { residualCounter.withLock { $0 } }
-    static let residualCounter = LockedCounter()
+    static var residualRuns: Int { residualCounter.value }
+    static let residualCounter = SharedCounter()
 
     /// The same activation as its own op, for what fusing must agree with.
     func callAsFunction(_ x: Variable) -> Variable {
@@ -731,7 +731,7 @@ func accumulate(units: Int, count: Int, into result: UnsafeMutablePointer<Float>
 func conv2d(_ x: Variable, _ w: Variable, _ b: Variable?, _ options: ConvOptions, then activation: ConvActivation) throws -> Variable? {
     guard !x.requiresGrad, !w.requiresGrad, b?.requiresGrad != true else { return nil }
     let pr = try ConvProblem(input: x.shape, weight: w.shape, bias: b?.shape, options: options)
-    ConvActivation.counter.withLock { $0 += 1 }
+    ConvActivation.counter.next()
     return Variable(ConvKernels.forward(x.value, w.value, b?.value, pr, then: activation))
 }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// What a network expects of its input and what its outputs mean: size, channels, the
 /// normalization applied on the way in, and the class names.
@@ -73,6 +74,8 @@ public final class Network {
     public private(set) var nodes: [Node] = []
     public var spec: InputSpec?
     private var index: [String: Int] = [:]
+    /// Kept plans of forward passes, by the outputs they produce.
+    private let plans = Mutex<[[String]: PassPlan]>([:])
 
     public init(spec: InputSpec? = nil) { self.spec = spec }
 
@@ -91,6 +94,7 @@ public final class Network {
         }
         index[name] = nodes.count
         nodes.append(Node(name: name, layer: layer, inputs: ins))
+        plans.withLock { $0.removeAll() }
     }
 
     public var layerNames: [String] { nodes.map(\.name) }
@@ -107,67 +111,74 @@ public final class Network {
 
     /// Runs the network far enough to produce each named node's output.
     public func forward(_ x: Variable, outputs: [String], context: ForwardContext) throws -> [Variable] {
-        var stop = -1
-        for o in outputs where o != Network.inputName {
-            guard let i = index[o] else { throw EngineError.unknownName(o, candidates: layerNames) }
-            stop = max(stop, i)
-        }
-        // Free each value once its last reader has run, unless it is asked for.
-        var lastUse: [String: Int] = [:]
-        for (i, node) in nodes.enumerated() where i <= stop { for input in node.inputs { lastUse[input] = i } }
-        let keep = Set(outputs)
+        let plan = try passPlan(outputs)
         // Without gradients, a convolution whose output only an activation reads, and nobody
         // asks for, runs with the activation applied to each block as it is written.
         let fuses = !x.requiresGrad && !context.trackParameters && !context.training
         if fuses && BlockedForward.enabled {
-            return try forwardBlocked(x, outputs: outputs, stop: stop, lastUse: lastUse, keep: keep, context: context)
+            return try forwardBlocked(x, plan: plan, context: context)
         }
-        var values: [String: Variable] = [Network.inputName: x]
+        var values = [Variable?](repeating: nil, count: plan.stop + 2)
+        values[0] = x
         var i = 0
-        while i <= stop {
+        while i <= plan.stop {
             if context.isCancelled() { throw EngineError.cancelled }
             let node = nodes[i]
             var ins: [Variable] = []
-            for name in node.inputs {
-                guard let v = values[name] else { throw EngineError.invalidArgument("layer '\(node.name)' reads '\(name)', which has no value") }
+            for slot in plan.inputs[i] {
+                guard let v = values[slot] else {
+                    throw EngineError.invalidArgument("layer '\(node.name)' reads '\(slotName(slot))', which has no value")
+                }
                 ins.append(v)
             }
             var ran = i
             let started = context.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
-                if fuses, let conv = node.layer as? Conv2dLayer,
-                   let activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep),
+                if fuses, let conv = node.layer as? Conv2dLayer, let activation = activationReadingAlone(i, plan),
                    let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
                     ran = i + 1
-                    values[nodes[ran].name] = y
+                    values[ran + 1] = y
                 } else {
-                    values[node.name] = try node.layer.forward(ins, name: node.name, context: context)
+                    values[i + 1] = try node.layer.forward(ins, name: node.name, context: context)
                 }
             } catch let e as EngineError {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
             }
             reportTime(i, through: ran, since: started, context)
-            for name in node.inputs where lastUse[name] == i && !keep.contains(name) { values[name] = nil }
+            plan.free(i...ran, in: &values)
             i = ran + 1
         }
-        return try outputs.map {
-            guard let v = values[$0] else { throw EngineError.unknownName($0, candidates: layerNames) }
+        return try plan.outputSlots.map {
+            guard let v = values[$0] else { throw EngineError.unknownName(slotName($0), candidates: layerNames) }
             return v
         }
     }
 
-    /// The activation node i + 1 computes, when it is the only reader of node i's output, which
-    /// nobody asked for: a convolution at i can then run with it (`ConvActivation`).
-    func activationReadingAlone(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> ConvActivation? {
-        guard readAloneByNext(i, stop: stop, lastUse: lastUse, keep: keep) else { return nil }
-        return ConvActivation(nodes[i + 1].layer)
+    /// The name of a value of a pass: the network's input (slot 0) or node k's output (slot k + 1).
+    func slotName(_ slot: Int) -> String { slot == 0 ? Network.inputName : nodes[slot - 1].name }
+
+    /// The plan of a pass producing `outputs`, made the first time and kept (a network only
+    /// grows, and `append` lets the kept plans go).
+    func passPlan(_ outputs: [String]) throws -> PassPlan {
+        if let plan = plans.withLock({ $0[outputs] }) { return plan }
+        var slots: [Int] = []
+        for o in outputs {
+            if o == Network.inputName { slots.append(0); continue }
+            guard let i = index[o] else { throw EngineError.unknownName(o, candidates: layerNames) }
+            slots.append(i + 1)
+        }
+        let stop = (slots.max() ?? 0) - 1
+        let inputs = nodes.prefix(stop + 1).map { node in node.inputs.map { $0 == Network.inputName ? 0 : index[$0]! + 1 } }
+        let plan = PassPlan(stop: stop, inputs: inputs, outputSlots: slots, kinds: nodes.prefix(stop + 1).map(\.layer.kind))
+        plans.withLock { $0[outputs] = plan }
+        return plan
     }
 
-    /// Whether node i + 1 reads node i's output, nothing else, and is its last reader, and nobody
-    /// asked for that output: the two nodes can then run as one.
-    func readAloneByNext(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> Bool {
-        let name = nodes[i].name
-        return i < stop && nodes[i + 1].inputs == [name] && lastUse[name] == i + 1 && !keep.contains(name)
+    /// The activation node i + 1 computes, when it is the only reader of node i's output, which
+    /// nobody asked for: a convolution at i can then run with it (`ConvActivation`).
+    func activationReadingAlone(_ i: Int, _ plan: PassPlan) -> ConvActivation? {
+        guard plan.readAloneByNext(i) else { return nil }
+        return ConvActivation(nodes[i + 1].layer)
     }
 
     /// Tells `context.nodeTimer`, if any, the time since `started` of node i (and of the
@@ -285,5 +296,52 @@ extension Network {
             total += 2 * Double(node.layer.multiplyAdds(inputs, output: output))
         }
         return total
+    }
+}
+
+/// What a forward pass needs to know of the graph besides its layers, worked out once for a set
+/// of outputs: the values each node reads, as slots of an array (the network's input is slot 0,
+/// node k's output slot k + 1), the last node to read each, and which are asked for. A pass then
+/// finds, keeps and frees its values by index, where looking each up by name had hashed a string
+/// for every input of every node, and the last readers had been worked out anew for every pass.
+final class PassPlan: Sendable {
+    /// The last node the pass runs.
+    let stop: Int
+    /// The slots each node through `stop` reads.
+    let inputs: [[Int]]
+    /// For each slot, the last node through `stop` that reads it (-1: none).
+    let lastUse: [Int]
+    /// For each slot, whether it is asked for (and so never freed).
+    let kept: [Bool]
+    let outputSlots: [Int]
+    /// Each node's layer kind.
+    let kinds: [String]
+
+    init(stop: Int, inputs: [[Int]], outputSlots: [Int], kinds: [String]) {
+        self.stop = stop
+        self.inputs = inputs
+        self.outputSlots = outputSlots
+        self.kinds = kinds
+        var lastUse = [Int](repeating: -1, count: stop + 2)
+        for (i, slots) in inputs.enumerated() { for s in slots { lastUse[s] = i } }
+        self.lastUse = lastUse
+        var kept = [Bool](repeating: false, count: stop + 2)
+        for s in outputSlots { kept[s] = true }
+        self.kept = kept
+    }
+
+    /// Whether node `reader` is the last to read the value in `slot`, and nobody asked for it.
+    @inline(__always)
+    func lastRead(_ slot: Int, by reader: Int) -> Bool { lastUse[slot] == reader && !kept[slot] }
+
+    /// Whether node i + 1 reads node i's output, nothing else, and is its last reader, and nobody
+    /// asked for that output: the two nodes can then run as one.
+    func readAloneByNext(_ i: Int) -> Bool {
+        i < stop && inputs[i + 1].count == 1 && inputs[i + 1][0] == i + 1 && lastRead(i + 1, by: i + 1)
+    }
+
+    /// Frees the values that nodes `ran` read last, unless asked for.
+    func free<T>(_ ran: ClosedRange<Int>, in values: inout [T?]) {
+        for k in ran { for s in inputs[k] where lastRead(s, by: k) { values[s] = nil } }
     }
 }

@@ -48,8 +48,8 @@ enum Winograd {
     }
 
     /// How many convolutions have run on this path (the tests check that the forward pass takes it).
-    static var runs: Int { counter.withLock { $0 } }
-    private static let counter = LockedCounter()
+    static var runs: Int { counter.value }
+    private static let counter = SharedCounter()
 
     // MARK: the convolution
 
@@ -63,13 +63,13 @@ enum Winograd {
     static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ pr: ConvProblem, flipped: Bool = false,
                         blockTiles: Int? = nil, then activation: ConvActivation? = nil) -> Tensor {
         precondition(isWinogradShape(pr))
-        counter.withLock { $0 += 1 }
+        counter.next()
         let p = Plan(pr, blockTiles: blockTiles)
         return Tensor(shape: pr.outputShape, unsafeUninitialized: { yb in
             x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in
                 let bias = b?.scalars
                 bias.withUnsafeOptionalPointer { bp in
-                    FilterCache.shared.transformed(w, layout: .init(name: flipped ? "winograd-flipped" : "winograd", sizes: [pr.k, pr.c]),
+                    FilterCache.shared.transformed(w, layout: .init(flipped ? .winogradFlipped : .winograd, pr.k, pr.c),
                                                    count: 16 * pr.k * pr.c,
                                                    transform: { transformFilters(wb.baseAddress!, p, flipped: flipped, into: $0) }) { u in
                         run(xb.baseAddress!, u, bp, yb.baseAddress!, p, activation)
@@ -433,10 +433,14 @@ final class FilterCache: @unchecked Sendable {
         init(count: Int) { self.count = count; pointer = .allocate(capacity: count) }
         deinit { pointer.deallocate() }
     }
-    /// What an entry was made as: a layout's name and the numbers that fix it.
+    /// What an entry was made as: a layout and up to three numbers that fix it. Plain values, so
+    /// that a convolution's lookup hashes four integers (a name and an array of sizes had cost a
+    /// string's hash and an allocation for each convolution of a pass).
     struct Layout: Hashable {
-        let name: String
-        let sizes: [Int]
+        enum Kind: UInt8 { case winograd, winogradFlipped, blocked, blockedPlainInput, blockedDepthwise }
+        let kind: Kind
+        let a: Int, b: Int, c: Int
+        init(_ kind: Kind, _ a: Int, _ b: Int = 0, _ c: Int = 0) { self.kind = kind; self.a = a; self.b = b; self.c = c }
     }
     private struct Entry {
         let weights: Tensor, filters: Filters

@@ -40,7 +40,9 @@ final class WorkerPool: @unchecked Sendable {
 
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
-    private var sleepers = 0
+    /// Workers asleep or about to be: changed under the mutex, read without it by a new job,
+    /// which takes the mutex to wake them only when there are some.
+    private let sleepers = Atomic<Int>(0)
 
     /// How long an idle worker watches for the next job before it sleeps.
     static let spinTime: UInt64 = 200_000  // ns
@@ -86,10 +88,16 @@ final class WorkerPool: @unchecked Sendable {
             for r in 0..<ranks {
                 cursor(r).pointee.store(WorkerPool.packed(number, r * count / ranks, (r + 1) * count / ranks), ordering: .relaxed)
             }
-            current.store(number, ordering: .releasing)
-            pthread_mutex_lock(&mutex)
-            if sleepers > 0 { pthread_cond_broadcast(&wake) }
-            pthread_mutex_unlock(&mutex)
+            // A worker counts itself a sleeper before it looks at `current` a last time, and this
+            // job publishes its number before it looks at the sleepers (both sequentially
+            // consistent): either the worker sees the new number, or this sees the sleeper and
+            // wakes it under the mutex, which the worker holds until it waits.
+            current.store(number, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_broadcast(&wake)
+                pthread_mutex_unlock(&mutex)
+            }
             claim(number, rank: 0)
             var spins = 0
             while finished.load(ordering: .acquiring) < count {
@@ -132,9 +140,9 @@ final class WorkerPool: @unchecked Sendable {
                     spins += 1
                     if spins & 255 == 0, DispatchTime.now().uptimeNanoseconds - start > WorkerPool.spinTime {
                         pthread_mutex_lock(&mutex)
-                        sleepers += 1
-                        while current.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
-                        sleepers -= 1
+                        sleepers.add(1, ordering: .sequentiallyConsistent)
+                        while current.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }
+                        sleepers.subtract(1, ordering: .relaxed)
                         pthread_mutex_unlock(&mutex)
                     }
                     number = current.load(ordering: .acquiring)

@@ -28,6 +28,35 @@ final class NetworkTests: XCTestCase {
         XCTAssertThrowsError(try net.setParameter("conv1.weight", Tensor(zeros: [8, 1, 3, 3])))
     }
 
+    /// A pass's plan (which values each layer reads, and when each can go) is kept for its
+    /// outputs, and follows the network as it grows: a layer appended after a pass runs, a value
+    /// the new layer also reads is still there for it, the input and a value read by a later
+    /// layer can be asked for, in any order; with and without a gradient recorded.
+    func testPassPlansFollowTheNetworkAsItGrows() throws {
+        let net = Network()
+        try net.append("a", LayerRegistry.make("relu"))
+        try net.append("b", LayerRegistry.make("sigmoid"))
+        let x = Tensor(shape: [1, 1, 2, 2], scalars: [-1, 0, 1, 2])
+        let a = x.scalars.map { max($0, 0) }, b = a.map { 1 / (1 + exp(-$0)) }
+        for grad in [false, true] {
+            let run = { (outputs: [String]) in try net.forward(Variable(x, requiresGrad: grad), outputs: outputs, context: ForwardContext()).map(\.value.scalars) }
+            XCTAssertEqual(try run(["b"]), [b])
+            XCTAssertEqual(try run(["b"]), [b], "the kept plan")
+            XCTAssertEqual(try run(["b", "input", "a"]), [b, x.scalars, a])
+            XCTAssertThrowsError(try run(["c"])) { e in XCTAssertTrue("\(e)".contains("'c'"), "\(e)") }
+        }
+        try net.append("c", LayerRegistry.make("tanh"), inputs: ["a"])
+        try net.append("d", LayerRegistry.make("add"), inputs: ["b", "c"])
+        let c = a.map { Float(tanh(Double($0))) }, d = zip(b, c).map { $0 + $1 }
+        for grad in [false, true] {
+            let run = { (outputs: [String]) in try net.forward(Variable(x, requiresGrad: grad), outputs: outputs, context: ForwardContext()).map(\.value.scalars) }
+            for (got, want) in zip(try run(["d", "a", "b"]), [d, a, b]) {
+                for (g, w) in zip(got, want) { XCTAssertEqual(g, w, accuracy: 1e-6) }
+            }
+            XCTAssertEqual(try run(["b"]), [b], "a shorter pass of the grown network")
+        }
+    }
+
     func testResidualAndConcatBranches() throws {
         let net = Network()
         try net.append("stem", LayerRegistry.make("conv2d", ["in": .int(2), "out": .int(4), "kernel": .int(3), "padding": .int(1)], seed: 1))

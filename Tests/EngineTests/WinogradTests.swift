@@ -68,9 +68,9 @@ final class WinogradTests: XCTestCase {
         let cache = FilterCache(budget: 4 * 400)  // four entries of 100 floats
         let weights = (0..<5).map { Tensor.randn([100], seed: UInt64($0 + 1)) }
         var made: [Int] = []
-        func use(_ k: Int, layout: String = "test") {
+        func use(_ k: Int, layout: FilterCache.Layout.Kind = .blocked) {
             let t = weights[k]
-            cache.transformed(t, layout: .init(name: layout, sizes: [100]), count: 100, transform: { p in
+            cache.transformed(t, layout: .init(layout, 100), count: 100, transform: { p in
                 made.append(k)
                 for i in 0..<100 { p[i] = t.scalars[i] * 2 }
             }) { p in XCTAssertEqual(p[7], t.scalars[7] * 2, "weights \(k)") }
@@ -84,7 +84,7 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(made, [0, 1, 2, 3, 4], "the others kept")
         use(1)
         XCTAssertEqual(made, [0, 1, 2, 3, 4, 1], "1 made again")
-        use(1, layout: "other")
+        use(1, layout: .blockedDepthwise)
         XCTAssertEqual(made.count, 7, "another layout of the same weights is another entry")
         XCTAssertLessThanOrEqual(cache.contents.bytes, 1600)
         XCTAssertEqual(cache.contents.entries, 4)

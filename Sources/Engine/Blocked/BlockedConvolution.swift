@@ -67,9 +67,11 @@ struct BlockedConvolution {
         }
     }
 
-    /// The bias padded to whole output blocks of each group.
+    /// The bias padded to whole output blocks of each group: the bias itself when each group's
+    /// outputs fill whole blocks, no copy made.
     func paddedBias(_ b: [Float]?) -> [Float]? {
         guard let b else { return nil }
+        if pr.kg % Blocked.width == 0 { return b }
         var out = [Float](repeating: 0, count: pr.groups * outBlocks * Blocked.width)
         for gi in 0..<pr.groups { for k in 0..<pr.kg { out[gi * outBlocks * Blocked.width + k] = b[gi * pr.kg + k] } }
         return out
@@ -87,7 +89,7 @@ struct BlockedConvolution {
             residual.withUnsafeOptionalPointer { rb in
             x.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in
-                    let layout = FilterCache.Layout(name: plainInput ? "blocked-plain-input" : "blocked", sizes: [pr.groups, pr.cg, pr.kg])
+                    let layout = FilterCache.Layout(plainInput ? .blockedPlainInput : .blocked, pr.groups, pr.cg, pr.kg)
                     FilterCache.shared.transformed(w, layout: layout, count: pr.groups * groupCount,
                                                    transform: { pack(wb.baseAddress!, into: $0) }) { packed in
                         bias.withUnsafeOptionalPointer { bp in
@@ -421,11 +423,12 @@ struct BlockedDepthwise {
     }
 
     func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, then activation: ConvActivation?) -> Tensor {
-        let bias = Blocked.paddedChannels(b?.scalars ?? [Float](repeating: 0, count: pr.c), blocks: blocks)
+        let bias = b.map { pr.c % Blocked.width == 0 ? $0.scalars : Blocked.paddedChannels($0.scalars, blocks: blocks) }
+            ?? [Float](repeating: 0, count: blocks * Blocked.width)
         return Tensor(shape: outputShape, unsafeUninitialized: { yb in
             x.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in
-                    FilterCache.shared.transformed(w, layout: .init(name: "blocked-depthwise", sizes: [pr.c]),
+                    FilterCache.shared.transformed(w, layout: .init(.blockedDepthwise, pr.c),
                                                    count: blocks * pr.g.kernelArea * Blocked.width,
                                                    transform: { pack(wb.baseAddress!, into: $0) }) { packed in
                         bias.withUnsafeBufferPointer { bp in

@@ -44,9 +44,9 @@ public enum BlockedForward {
     }
 
     /// How many layers ran blocked (for tests).
-    static var runs: Int { counter.withLock { $0 } }
-    private static let counter = LockedCounter()
-    static func count() { counter.withLock { $0 += 1 } }
+    static var runs: Int { counter.value }
+    private static let counter = SharedCounter()
+    static func count() { counter.next() }
 }
 
 import Foundation
@@ -69,46 +69,48 @@ extension Network {
     /// The forward pass of `Network.forward` without gradients, blocked where it can be (see
     /// `BlockedForward`): the same nodes, the same fusion of a convolution with its activation,
     /// the same freeing of values after their last reader.
-    func forwardBlocked(_ x: Variable, outputs: [String], stop: Int, lastUse: [String: Int], keep: Set<String>,
-                        context: ForwardContext) throws -> [Variable] {
-        var values: [String: PassValue] = [Network.inputName: .plain(x)]
+    func forwardBlocked(_ x: Variable, plan: PassPlan, context: ForwardContext) throws -> [Variable] {
+        let stop = plan.stop
+        // Values by slot (the input, then each node's output).
+        var values = [PassValue?](repeating: nil, count: stop + 2)
+        values[0] = .plain(x)
         // Conversions made for one reader, kept for the others.
-        var plainCopies: [String: Variable] = [:], blockedCopies: [String: Tensor] = [:]
+        var plainCopies = [Variable?](repeating: nil, count: stop + 2), blockedCopies = [Tensor?](repeating: nil, count: stop + 2)
 
-        func plain(_ name: String) throws -> Variable {
-            guard let v = values[name] else { throw EngineError.invalidArgument("'\(name)' has no value") }
+        func plain(_ slot: Int) throws -> Variable {
+            guard let v = values[slot] else { throw EngineError.invalidArgument("'\(slotName(slot))' has no value") }
             switch v {
             case .plain(let p): return p
             case .blocked(let t, let c):
-                if let p = plainCopies[name] { return p }
+                if let p = plainCopies[slot] { return p }
                 let p = Variable(Blocked.toPlain(t, channels: c))
-                plainCopies[name] = p
+                plainCopies[slot] = p
                 return p
             }
         }
         /// The value as a blocked image, converted if it is a plain [N, C, H, W] one; nil for other ranks.
-        func blocked(_ name: String) throws -> (Tensor, Int)? {
-            guard let v = values[name] else { throw EngineError.invalidArgument("'\(name)' has no value") }
+        func blocked(_ slot: Int) throws -> (Tensor, Int)? {
+            guard let v = values[slot] else { throw EngineError.invalidArgument("'\(slotName(slot))' has no value") }
             switch v {
             case .blocked(let t, let c): return (t, c)
             case .plain(let p):
                 guard p.shape.count == 4 else { return nil }
-                if let t = blockedCopies[name] { return (t, p.shape[1]) }
+                if let t = blockedCopies[slot] { return (t, p.shape[1]) }
                 let t = Blocked.fromPlain(p.value)
-                blockedCopies[name] = t
+                blockedCopies[slot] = t
                 return (t, p.shape[1])
             }
         }
-        func isBlocked(_ name: String) -> Bool {
-            if case .blocked? = values[name] { return true }
+        func isBlocked(_ slot: Int) -> Bool {
+            if case .blocked? = values[slot] { return true }
             return false
         }
 
         /// Node i run blocked: its value and the last node it stands for (i + 1 when it took its
         /// activation along), or nil when the node takes the usual path.
         func runBlocked(_ i: Int) throws -> (PassValue, Int)? {
-            let node = nodes[i], layer = node.layer
-            guard let first = node.inputs.first, let input = values[first] else { return nil }
+            let node = nodes[i], layer = node.layer, ins = plan.inputs[i]
+            guard let first = ins.first, let input = values[first] else { return nil }
             switch layer {
             case let conv as Conv2dLayer:
                 guard input.shape.count == 4, let w = layer.parameters["weight"] else { return nil }
@@ -123,20 +125,20 @@ extension Network {
                 guard depthwise || BlockedConvolution.supports(pr, plainInput: false) else { return nil }
                 let readsPlain = !depthwise && !isBlocked(first) && pr.groups == 1 && pr.c < Blocked.width
                 let tiles = BlockedConvolution(pr: pr, plainInput: readsPlain)
-                var activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep)
+                var activation = activationReadingAlone(i, plan)
                 var ran = activation == nil ? i : i + 1
                 // A shortcut added to the convolution's output alone (and the activation that
                 // alone reads the sum): added, and activated, as each output is stored.
                 var residual: Tensor?
                 if activation == nil, !depthwise, !readsPlain,
-                   let other = residualAddedByNext(i, stop: stop, lastUse: lastUse, keep: keep),
+                   let other = residualAddedByNext(i, plan),
                    let (r, channels) = try blocked(other), channels == pr.k, r.shape == tiles.outputShape {
                     residual = r
-                    activation = activationReadingAlone(i + 1, stop: stop, lastUse: lastUse, keep: keep)
+                    activation = activationReadingAlone(i + 1, plan)
                     ran = activation == nil ? i + 1 : i + 2
-                    ConvActivation.residualCounter.withLock { $0 += 1 }
+                    ConvActivation.residualCounter.next()
                 }
-                if activation != nil { ConvActivation.counter.withLock { $0 += 1 } }
+                if activation != nil { ConvActivation.counter.next() }
                 let y: Tensor
                 if readsPlain {
                     y = tiles.forward(try plain(first).value, w, b, then: activation)
@@ -160,46 +162,46 @@ extension Network {
             default:
                 break
             }
-            switch layer.kind {
+            switch plan.kinds[i] {
             case "global_avgpool", "adaptive_avgpool":
                 guard case .blocked(let t, let c) = input else { return nil }
                 let size = layer.kind == "global_avgpool" ? [1, 1] : try layer.attributes.ints("size", count: 2)
                 return (.blocked(try BlockedPooling.adaptiveAverage(t, outputSize: (size[0], size[1])), channels: c), i)
             case let kind where BlockedForward.elementwiseKinds.contains(kind):
-                guard node.inputs.count == 1, case .blocked(let t, let c) = input else { return nil }
+                guard ins.count == 1, case .blocked(let t, let c) = input else { return nil }
                 let y = try layer.forward([Variable(t)], name: node.name, context: context)
                 guard y.shape == t.shape else { return nil }
                 return (.blocked(y.value, channels: c), i)
             case "add", "mul":
                 // Images of the same channels, each dimension but the channels the same or 1 (a
                 // channel's scale): blocked, they broadcast the same way.
-                guard node.inputs.contains(where: isBlocked) else { return nil }
-                let shapes = node.inputs.map { values[$0]?.shape ?? [] }
+                guard ins.contains(where: isBlocked) else { return nil }
+                let shapes = ins.map { values[$0]?.shape ?? [] }
                 guard let c = shapes.first?.dropFirst().first,
                       shapes.allSatisfy({ $0.count == 4 && $0[1] == c }) else { return nil }
                 for d in [0, 2, 3] {
                     let sizes = Set(shapes.map { $0[d] })
                     guard sizes.count == 1 || (sizes.count == 2 && sizes.contains(1)) else { return nil }
                 }
-                var ins: [Variable] = []
-                for name in node.inputs {
-                    guard let (t, _) = try blocked(name) else { return nil }
-                    ins.append(Variable(t))
+                var blockedInputs: [Variable] = []
+                for slot in ins {
+                    guard let (t, _) = try blocked(slot) else { return nil }
+                    blockedInputs.append(Variable(t))
                 }
                 // An image times one value per channel (squeeze-excitation): one pass that holds
                 // each block's scale.
-                if layer.kind == "mul", ins.count == 2, layer.parameters.isEmpty {
-                    let (a, b) = (ins[0].value, ins[1].value)
+                if plan.kinds[i] == "mul", blockedInputs.count == 2, layer.parameters.isEmpty {
+                    let (a, b) = (blockedInputs[0].value, blockedInputs[1].value)
                     for (x, scale) in [(a, b), (b, a)] where x.shape.count == 5 && scale.shape == [x.shape[0], x.shape[1], 1, 1, Blocked.width] {
                         return (.blocked(Blocked.scaledByChannel(x, scale), channels: c), i)
                     }
                 }
-                return (.blocked(try layer.forward(ins, name: node.name, context: context).value, channels: c), i)
+                return (.blocked(try layer.forward(blockedInputs, name: node.name, context: context).value, channels: c), i)
             case "reshape":
                 // ShuffleNet's channel shuffle, reshape to [N, 2, C/2, H, W], swap the two
                 // channel axes, reshape back: one pass that interleaves lanes, blocked throughout.
                 guard case .blocked(let t, let c) = input, c % (2 * Blocked.width) == 0,
-                      let last = shuffleEnd(i, input.shape, stop: stop, lastUse: lastUse, keep: keep) else { return nil }
+                      let last = shuffleEnd(i, input.shape, plan) else { return nil }
                 return (.blocked(Blocked.shuffledPairs(t, channels: c), channels: c), last)
             case "slice":
                 // Channels in whole blocks: the blocks themselves, one copy.
@@ -213,13 +215,13 @@ extension Network {
             case "concat":
                 // Along the channels, each part but the last in whole blocks.
                 let axis = try layer.attributes.int("axis")
-                guard axis == 1 || axis == -3, node.inputs.contains(where: isBlocked) else { return nil }
-                let shapes = node.inputs.map { values[$0]?.shape ?? [] }
+                guard axis == 1 || axis == -3, ins.contains(where: isBlocked) else { return nil }
+                let shapes = ins.map { values[$0]?.shape ?? [] }
                 guard shapes.allSatisfy({ $0.count == 4 }),
                       shapes.dropLast().allSatisfy({ $0[1] % Blocked.width == 0 }) else { return nil }
                 var parts: [Variable] = []
-                for name in node.inputs {
-                    guard let (t, _) = try blocked(name) else { return nil }
+                for slot in ins {
+                    guard let (t, _) = try blocked(slot) else { return nil }
                     parts.append(Variable(t))
                 }
                 return (.blocked(try concat(parts, axis: 1).value, channels: shapes.reduce(0) { $0 + $1[1] }), i)
@@ -238,32 +240,28 @@ extension Network {
                 if let (value, last) = try runBlocked(i) {
                     BlockedForward.count()
                     ran = last
-                    values[nodes[ran].name] = value
+                    values[ran + 1] = value
                 } else {
-                    let ins = try node.inputs.map(plain)
-                    if let conv = node.layer as? Conv2dLayer, let activation = activationReadingAlone(i, stop: stop, lastUse: lastUse, keep: keep),
+                    let ins = try plan.inputs[i].map(plain)
+                    if let conv = node.layer as? Conv2dLayer, let activation = activationReadingAlone(i, plan),
                        let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
                         ran = i + 1
-                        values[nodes[ran].name] = .plain(y)
+                        values[ran + 1] = .plain(y)
                     } else {
-                        values[node.name] = .plain(try node.layer.forward(ins, name: node.name, context: context))
+                        values[i + 1] = .plain(try node.layer.forward(ins, name: node.name, context: context))
                     }
                 }
             } catch let e as EngineError {
                 throw EngineError.invalidArgument("layer '\(node.name)' (\(node.layer.kind)): \(e)")
             }
             reportTime(i, through: ran, since: started, context)
-            for k in i...ran {
-                for name in nodes[k].inputs where lastUse[name] == k && !keep.contains(name) {
-                    values[name] = nil
-                    plainCopies[name] = nil
-                    blockedCopies[name] = nil
-                }
-            }
+            plan.free(i...ran, in: &values)
+            plan.free(i...ran, in: &plainCopies)
+            plan.free(i...ran, in: &blockedCopies)
             i = ran + 1
         }
-        return try outputs.map {
-            guard values[$0] != nil else { throw EngineError.unknownName($0, candidates: layerNames) }
+        return try plan.outputSlots.map {
+            guard values[$0] != nil else { throw EngineError.unknownName(slotName($0), candidates: layerNames) }
             return try plain($0)
         }
     }
@@ -273,22 +271,23 @@ extension Network {
     /// The other input of node i + 1 when it adds node i's output, which it alone reads and
     /// nobody asked for, to one other value of the pass: a convolution at i can then add that
     /// value as it stores its outputs.
-    func residualAddedByNext(_ i: Int, stop: Int, lastUse: [String: Int], keep: Set<String>) -> String? {
-        guard i < stop else { return nil }
-        let name = nodes[i].name, add = nodes[i + 1]
-        guard add.layer.kind == "add", add.inputs.count == 2, add.layer.parameters.isEmpty,
-              add.inputs.filter({ $0 == name }).count == 1, lastUse[name] == i + 1, !keep.contains(name) else { return nil }
-        return add.inputs[0] == name ? add.inputs[1] : add.inputs[0]
+    func residualAddedByNext(_ i: Int, _ plan: PassPlan) -> Int? {
+        guard i < plan.stop, plan.kinds[i + 1] == "add", nodes[i + 1].layer.parameters.isEmpty else { return nil }
+        let mine = i + 1, add = plan.inputs[i + 1]
+        guard add.count == 2, (add[0] == mine) != (add[1] == mine), plan.lastRead(mine, by: i + 1) else { return nil }
+        return add[0] == mine ? add[1] : add[0]
     }
+}
 
+extension Network {
     /// The last of three nodes from node i that shuffle the channels of an [N, C, H, W] image in
     /// two groups (a reshape to [N, 2, C/2, H, W], a transpose [0, 2, 1, 3, 4], a reshape back to
     /// [N, C, H, W]), each read by the next alone; nil for anything else.
-    func shuffleEnd(_ i: Int, _ shape: [Int], stop: Int, lastUse: [String: Int], keep: Set<String>) -> Int? {
-        guard shape.count == 4, i + 2 <= stop else { return nil }
+    func shuffleEnd(_ i: Int, _ shape: [Int], _ plan: PassPlan) -> Int? {
+        guard shape.count == 4, i + 2 <= plan.stop else { return nil }
         let (first, swap, back) = (nodes[i], nodes[i + 1], nodes[i + 2])
         guard first.layer.kind == "reshape", swap.layer.kind == "transpose", back.layer.kind == "reshape",
-              readAloneByNext(i, stop: stop, lastUse: lastUse, keep: keep), readAloneByNext(i + 1, stop: stop, lastUse: lastUse, keep: keep),
+              plan.readAloneByNext(i), plan.readAloneByNext(i + 1),
               let split = try? first.layer.outputShape([shape]), split == [shape[0], 2, shape[1] / 2, shape[2], shape[3]],
               (try? swap.layer.attributes.intList("perm")) == [0, 2, 1, 3, 4],
               (try? back.layer.outputShape([[shape[0], shape[1] / 2, 2, shape[2], shape[3]]])) == shape else { return nil }
