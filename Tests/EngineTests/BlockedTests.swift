@@ -155,6 +155,11 @@ final class BlockedTests: XCTestCase {
             let y = BlockedPooling.batchNorm(xb, channels: c, weight: weight.scalars, bias: bias.scalars, mean: mean.scalars,
                                              variance: variance.scalars, eps: 1e-5)
             assertSameNaNsAndClose(Blocked.toPlain(y, channels: c), expected, rtol: 1e-5, atol: 1e-5, what + ", batch norm")
+            let activated = BlockedPooling.batchNorm(xb, channels: c, weight: weight.scalars, bias: bias.scalars, mean: mean.scalars,
+                                                     variance: variance.scalars, eps: 1e-5, then: .clamp(low: 0, high: 1))
+            XCTAssertEqual(Blocked.toPlain(activated, channels: c).scalars.map(\.bitPattern),
+                           Blocked.toPlain(y, channels: c).scalars.map { Clamp(low: 0, high: 1)($0).bitPattern },
+                           what + ", batch norm then clamp, as the two ops give it")
         }
     }
 
@@ -237,6 +242,28 @@ final class BlockedTests: XCTestCase {
         Parallel.threads = 1
         let single = try net.forward(x, outputs: ["fc", "cat"], context: ForwardContext())
         for (a, b) in zip(single, blocked) { XCTAssertEqual(a.value.scalars, b.value.scalars, "the same on one thread") }
+    }
+
+    /// A batch norm read alone by a ReLU (a DenseNet's pre-activation on each concatenated
+    /// input) applies it as it stores: one layer fewer run, the same values as the two NCHW ops;
+    /// not when the batch norm's own output is asked for.
+    func testBatchNormTakesTheActivationThatAloneReadsIt() throws {
+        let net = Network()
+        try net.append("a", LayerRegistry.make("conv2d", ["in": .int(3), "out": .int(16), "kernel": .int(3)], seed: 1))
+        try net.append("b", LayerRegistry.make("conv2d", ["in": .int(3), "out": .int(8), "kernel": .int(3)], seed: 2), inputs: ["input"])
+        try net.append("cat", LayerRegistry.make("concat", ["axis": .int(1)]), inputs: ["a", "b"])
+        let norm = try LayerRegistry.make("batchnorm", ["channels": .int(24)], seed: 3)
+        norm.parameters["running_mean"] = Tensor.randn([24], seed: 4)
+        norm.parameters["running_var"] = Tensor(shape: [24], scalars: (0..<24).map { Float($0 % 5) * 0.3 + 0.1 })
+        try net.append("norm", norm)
+        try net.append("relu", LayerRegistry.make("relu"))
+        try net.append("conv", LayerRegistry.make("conv2d", ["in": .int(24), "out": .int(8), "kernel": .int(1)], seed: 5))
+        let x = Variable(Tensor.randn([2, 3, 11, 13], seed: 6))
+        let (plain, _, fused) = try bothWays(net, x, outputs: ["conv"])
+        XCTAssertTrue(plain[0].value.scalars.contains { $0 < 0 } && plain[0].value.scalars.contains { $0 > 0 })
+        let (_, _, apart) = try bothWays(net, x, outputs: ["conv", "norm"])
+        XCTAssertEqual(fused, 5, "a, b, the concatenation, batch norm with its ReLU, the convolution")
+        XCTAssertEqual(apart, 6, "the batch norm asked for: its ReLU runs on its own")
     }
 
     /// A residual block's shortcut is added by the convolution before the sum as it stores its

@@ -5,7 +5,7 @@ import Synchronization
 /// first convolution on, as long as the layers it meets can work on it: convolutions (plain,
 /// grouped in whole blocks, depthwise; each with the activation that alone reads it, and a
 /// plain or grouped one with the shortcut added to it alone and the activation after), pooling,
-/// batch normalization, elementwise functions, sums and products of images or of an image and
+/// batch normalization (with the activation that alone reads it), elementwise functions, sums and products of images or of an image and
 /// per-channel values, concatenation and slices of channels in whole blocks, and ShuffleNet's
 /// channel shuffle (reshape, transpose, reshape). Any other layer (another reshape or
 /// transpose, a fully connected layer) gets its input back in NCHW, converted once,
@@ -155,10 +155,13 @@ extension Network {
                 guard case .blocked(let t, let c) = input, !context.training,
                       let mean = norm.parameters["running_mean"], let variance = norm.parameters["running_var"],
                       mean.shape == [c], variance.shape == [c] else { return nil }
+                // The activation that alone reads it (a DenseNet's pre-activation ReLU) applied as
+                // each value is stored, one pass over the image instead of two.
+                let activation = activationReadingAlone(i, plan)
                 let y = BlockedPooling.batchNorm(t, channels: c, weight: norm.parameters["weight"]?.scalars,
                                                  bias: norm.parameters["bias"]?.scalars, mean: mean.scalars,
-                                                 variance: variance.scalars, eps: try layer.attributes.float("eps"))
-                return (.blocked(y, channels: c), i)
+                                                 variance: variance.scalars, eps: try layer.attributes.float("eps"), then: activation)
+                return (.blocked(y, channels: c), activation == nil ? i : i + 1)
             default:
                 break
             }

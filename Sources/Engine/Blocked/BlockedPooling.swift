@@ -84,7 +84,8 @@ enum BlockedPooling {
 
     /// Batch normalization at inference on x [N, CB, H, W, 8] holding `channels` channels:
     /// x · a + b per channel, with a = γ / √(var + ε) and b = β − mean · a (as `batchNorm`).
-    static func batchNorm(_ x: Tensor, channels c: Int, weight: [Float]?, bias: [Float]?, mean: [Float], variance: [Float], eps: Float) -> Tensor {
+    static func batchNorm(_ x: Tensor, channels c: Int, weight: [Float]?, bias: [Float]?, mean: [Float], variance: [Float], eps: Float,
+                          then activation: ConvActivation? = nil) -> Tensor {
         let s = x.shape, (n, cb) = (s[0], s[1]), hw = s[2] * s[3], width = Blocked.width
         var scale = [Float](repeating: 0, count: cb * width), shift = scale
         for ch in 0..<c {
@@ -95,11 +96,20 @@ enum BlockedPooling {
         return Tensor(shape: s, unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xs in scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in
                 let src = xs.baseAddress!, dst = out.baseAddress!
-                Parallel.forEach(n * cb, inline: n * cb * hw < 1 << 15) { u in
-                    let b = u % cb
-                    let a = Lanes.load(sc.baseAddress! + b * width), t = Lanes.load(sh.baseAddress! + b * width)
-                    let p = src + u * hw * width, q = dst + u * hw * width
-                    for i in 0..<hw { (Lanes.load(p + i * width) * a + t).store(q + i * width) }
+                @inline(__always) func run<F: LaneFunction>(_ f: F) {
+                    Parallel.forEach(n * cb, inline: n * cb * hw < 1 << 15) { u in
+                        let b = u % cb
+                        let a = Lanes.load(sc.baseAddress! + b * width), t = Lanes.load(sh.baseAddress! + b * width)
+                        let p = src + u * hw * width, q = dst + u * hw * width
+                        for i in 0..<hw { f(Lanes.load(p + i * width) * a + t).store(q + i * width) }
+                    }
+                }
+                switch activation {
+                case nil: run(SameLanes())
+                case .relu?: run(Rectifier())
+                case .clamp(let low, let high)?: run(Clamp(low: low, high: high))
+                case .silu?: run(SigmoidLinearUnit())
+                case .hardSwish?: run(HardSwish())
                 }
             }}}
         })
