@@ -134,7 +134,7 @@ public final class Network {
             var ran = i
             let started = context.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
-                if fuses, let conv = node.layer as? Conv2dLayer, let activation = activationReadingAlone(i, plan),
+                if fuses, let conv = node.layer as? Conv2dLayer, let activation = plan.fusedActivations[i],
                    let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
                     ran = i + 1
                     values[ran + 1] = y
@@ -169,16 +169,9 @@ public final class Network {
         }
         let stop = (slots.max() ?? 0) - 1
         let inputs = nodes.prefix(stop + 1).map { node in node.inputs.map { $0 == Network.inputName ? 0 : index[$0]! + 1 } }
-        let plan = PassPlan(stop: stop, inputs: inputs, outputSlots: slots, kinds: nodes.prefix(stop + 1).map(\.layer.kind))
+        let plan = PassPlan(stop: stop, inputs: inputs, outputSlots: slots, layers: nodes.prefix(stop + 1).map(\.layer))
         plans.withLock { $0[outputs] = plan }
         return plan
-    }
-
-    /// The activation node i + 1 computes, when it is the only reader of node i's output, which
-    /// nobody asked for: a convolution at i can then run with it (`ConvActivation`).
-    func activationReadingAlone(_ i: Int, _ plan: PassPlan) -> ConvActivation? {
-        guard plan.readAloneByNext(i) else { return nil }
-        return ConvActivation(nodes[i + 1].layer)
     }
 
     /// Tells `context.nodeTimer`, if any, the time since `started` of node i (and of the
@@ -316,18 +309,25 @@ final class PassPlan: Sendable {
     let outputSlots: [Int]
     /// Each node's layer kind.
     let kinds: [String]
+    /// For each node, the activation the next node computes when it alone reads this one's output
+    /// and nobody asked for that (`readAloneByNext`): a convolution or a batch norm then applies
+    /// it as it stores (`ConvActivation`).
+    let fusedActivations: [ConvActivation?]
 
-    init(stop: Int, inputs: [[Int]], outputSlots: [Int], kinds: [String]) {
+    init(stop: Int, inputs: [[Int]], outputSlots: [Int], layers: [Layer]) {
         self.stop = stop
         self.inputs = inputs
         self.outputSlots = outputSlots
-        self.kinds = kinds
+        kinds = layers.map(\.kind)
         var lastUse = [Int](repeating: -1, count: stop + 2)
         for (i, slots) in inputs.enumerated() { for s in slots { lastUse[s] = i } }
         self.lastUse = lastUse
         var kept = [Bool](repeating: false, count: stop + 2)
         for s in outputSlots { kept[s] = true }
         self.kept = kept
+        fusedActivations = layers.indices.map {
+            PassPlan.readAloneByNext($0, stop: stop, inputs: inputs, lastUse: lastUse, kept: kept) ? ConvActivation(layers[$0 + 1]) : nil
+        }
     }
 
     /// Whether node `reader` is the last to read the value in `slot`, and nobody asked for it.
@@ -337,7 +337,11 @@ final class PassPlan: Sendable {
     /// Whether node i + 1 reads node i's output, nothing else, and is its last reader, and nobody
     /// asked for that output: the two nodes can then run as one.
     func readAloneByNext(_ i: Int) -> Bool {
-        i < stop && inputs[i + 1].count == 1 && inputs[i + 1][0] == i + 1 && lastRead(i + 1, by: i + 1)
+        PassPlan.readAloneByNext(i, stop: stop, inputs: inputs, lastUse: lastUse, kept: kept)
+    }
+
+    private static func readAloneByNext(_ i: Int, stop: Int, inputs: [[Int]], lastUse: [Int], kept: [Bool]) -> Bool {
+        i < stop && inputs[i + 1].count == 1 && inputs[i + 1][0] == i + 1 && lastUse[i + 1] == i + 1 && !kept[i + 1]
     }
 
     /// Frees the values that nodes `ran` read last, unless asked for.

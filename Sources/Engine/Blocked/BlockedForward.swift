@@ -125,7 +125,7 @@ extension Network {
                 guard depthwise || BlockedConvolution.supports(pr, plainInput: false) else { return nil }
                 let readsPlain = !depthwise && !isBlocked(first) && pr.groups == 1 && pr.c < Blocked.width
                 let tiles = BlockedConvolution(pr: pr, plainInput: readsPlain)
-                var activation = activationReadingAlone(i, plan)
+                var activation = plan.fusedActivations[i]
                 var ran = activation == nil ? i : i + 1
                 // A shortcut added to the convolution's output alone (and the activation that
                 // alone reads the sum): added, and activated, as each output is stored.
@@ -134,7 +134,7 @@ extension Network {
                    let other = residualAddedByNext(i, plan),
                    let (r, channels) = try blocked(other), channels == pr.k, r.shape == tiles.outputShape {
                     residual = r
-                    activation = activationReadingAlone(i + 1, plan)
+                    activation = plan.fusedActivations[i + 1]
                     ran = activation == nil ? i + 1 : i + 2
                     ConvActivation.residualCounter.next()
                 }
@@ -157,7 +157,7 @@ extension Network {
                       mean.shape == [c], variance.shape == [c] else { return nil }
                 // The activation that alone reads it (a DenseNet's pre-activation ReLU) applied as
                 // each value is stored, one pass over the image instead of two.
-                let activation = activationReadingAlone(i, plan)
+                let activation = plan.fusedActivations[i]
                 let y = BlockedPooling.batchNorm(t, channels: c, weight: norm.parameters["weight"]?.scalars,
                                                  bias: norm.parameters["bias"]?.scalars, mean: mean.scalars,
                                                  variance: variance.scalars, eps: try layer.attributes.float("eps"), then: activation)
@@ -246,7 +246,7 @@ extension Network {
                     values[ran + 1] = value
                 } else {
                     let ins = try plan.inputs[i].map(plain)
-                    if let conv = node.layer as? Conv2dLayer, let activation = activationReadingAlone(i, plan),
+                    if let conv = node.layer as? Conv2dLayer, let activation = plan.fusedActivations[i],
                        let y = try conv.forward(ins, name: node.name, context: context, then: activation) {
                         ran = i + 1
                         values[ran + 1] = .plain(y)
