@@ -244,6 +244,23 @@ final class BlockedTests: XCTestCase {
         for (a, b) in zip(single, blocked) { XCTAssertEqual(a.value.scalars, b.value.scalars, "the same on one thread") }
     }
 
+    /// Blocked images joined along their blocks hold each part's channels where concatenation in
+    /// NCHW puts them, for parts split into many pieces (two images of 2, 5 and 1 blocks of 40x50)
+    /// and for small ones; images of another size stop the network with the NCHW op's error.
+    func testConcatenationOfBlockedImagesIsTheNCHWOne() throws {
+        for (h, w) in [(40, 50), (3, 2)] {
+            let xs = [16, 40, 8].enumerated().map { Tensor.randn([2, $0.element, h, w], seed: UInt64(40 + $0.offset)) }
+            let joined = Blocked.concatenated(xs.map(Blocked.fromPlain))
+            XCTAssertEqual(joined.shape, [2, 8, h, w, 8])
+            XCTAssertEqual(Blocked.toPlain(joined, channels: 64), try concat(xs.map { Variable($0) }, axis: 1).value, "\(h)x\(w)")
+        }
+        let net = Network()
+        try net.append("a", LayerRegistry.make("conv2d", ["in": .int(3), "out": .int(8), "kernel": .int(3)], seed: 1))
+        try net.append("b", LayerRegistry.make("conv2d", ["in": .int(3), "out": .int(8), "kernel": .int(1)], seed: 2), inputs: ["input"])
+        try net.append("cat", LayerRegistry.make("concat", ["axis": .int(1)]), inputs: ["a", "b"])
+        XCTAssertThrowsError(try net(Tensor.randn([1, 3, 9, 9], seed: 3))) { e in XCTAssertTrue("\(e)".contains("concat"), "\(e)") }
+    }
+
     /// A batch norm read alone by a ReLU (a DenseNet's pre-activation on each concatenated
     /// input) applies it as it stores: one layer fewer run, the same values as the two NCHW ops;
     /// not when the batch norm's own output is asked for.

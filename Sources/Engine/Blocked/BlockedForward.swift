@@ -220,14 +220,15 @@ extension Network {
                 let axis = try layer.attributes.int("axis")
                 guard axis == 1 || axis == -3, ins.contains(where: isBlocked) else { return nil }
                 let shapes = ins.map { values[$0]?.shape ?? [] }
-                guard shapes.allSatisfy({ $0.count == 4 }),
+                // (Images of another size go to the NCHW op, which names the mismatch.)
+                guard shapes.allSatisfy({ $0.count == 4 && $0[0] == shapes[0][0] && $0[2...] == shapes[0][2...] }),
                       shapes.dropLast().allSatisfy({ $0[1] % Blocked.width == 0 }) else { return nil }
-                var parts: [Variable] = []
+                var parts: [Tensor] = []
                 for slot in ins {
                     guard let (t, _) = try blocked(slot) else { return nil }
-                    parts.append(Variable(t))
+                    parts.append(t)
                 }
-                return (.blocked(try concat(parts, axis: 1).value, channels: shapes.reduce(0) { $0 + $1[1] }), i)
+                return (.blocked(Blocked.concatenated(parts), channels: shapes.reduce(0) { $0 + $1[1] }), i)
             default:
                 return nil
             }
