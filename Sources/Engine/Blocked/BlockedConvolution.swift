@@ -208,9 +208,15 @@ struct BlockedConvolution {
                        _ steps: Steps, rows OH: Int, columns OW: Int, inImage: Int) {
         let g = pr.g, step = channelsPerStep, width = Blocked.width, area = g.kernelArea
         let outImage = pr.groups * outBlocks * OH * OW * width
-        // Input steps per pass over the outputs: their weights (for four output blocks) about 24 KB,
-        // in the first-level cache for every row of a task.
-        let chunk = max(1, 6144 / (area * step * width * Self.tileBlocks))
+        // Input steps per pass over the outputs: their weights (for four output blocks) in the
+        // first-level cache for every row of a task, about 24 KB, or 12 KB for a 1x1 convolution.
+        // A 1x1 pass reads its input from as many planes as it has steps (each block of channels
+        // is a plane of its own), and with 24 of them beside 24 KB of weights in a 32 KB cache it
+        // ran slower: 12 KB took 0.88-0.97 of the time of 1x1 convolutions of 224-992 channels to
+        // 128 on one thread (6 KB no better), and in turns pass by pass on 2 threads MNASNet
+        // 0.94-0.96, MobileNetV2 and EfficientNet-B0 0.97-0.99, ResNeXt-50 and DenseNet-121
+        // 0.95-1.00. A 3x3 convolution with one input block a pass instead of two took 1.04-1.06.
+        let chunk = max(1, (area > 1 ? 6144 : 3072) / (area * step * width * Self.tileBlocks))
         // Tasks: (image, group, output group, part of the outputs), enough to share among the
         // threads, each task's outputs at most 128 KB: rows, or for one long row, runs of it.
         let units = pr.n * pr.groups * outGroups
