@@ -154,6 +154,9 @@ public final class Network {
         }
     }
 
+    /// How many pass plans are kept (for tests).
+    var keptPlans: Int { plans.withLock { $0.count } }
+
     /// The name of a value of a pass: the network's input (slot 0) or node k's output (slot k + 1).
     func slotName(_ slot: Int) -> String { slot == 0 ? Network.inputName : nodes[slot - 1].name }
 
@@ -170,7 +173,11 @@ public final class Network {
         let stop = (slots.max() ?? 0) - 1
         let inputs = nodes.prefix(stop + 1).map { node in node.inputs.map { $0 == Network.inputName ? 0 : index[$0]! + 1 } }
         let plan = PassPlan(stop: stop, inputs: inputs, outputSlots: slots, layers: nodes.prefix(stop + 1).map(\.layer))
-        plans.withLock { $0[outputs] = plan }
+        // A script that asks for each layer in turn makes a plan for each: at most 64 are kept.
+        plans.withLock {
+            if $0.count >= 64 { $0.removeAll() }
+            $0[outputs] = plan
+        }
         return plan
     }
 

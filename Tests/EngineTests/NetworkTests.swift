@@ -55,6 +55,13 @@ final class NetworkTests: XCTestCase {
             }
             XCTAssertEqual(try run(["b"]), [b], "a shorter pass of the grown network")
         }
+        // More sets of outputs than plans are kept: each still right, at most 64 plans kept.
+        for k in 0..<100 {
+            let outputs = ["b"] + Array(repeating: "a", count: k)
+            XCTAssertEqual(try net.forward(Variable(x), outputs: outputs, context: ForwardContext()).map(\.value.scalars),
+                           [b] + Array(repeating: a, count: k))
+        }
+        XCTAssertLessThanOrEqual(net.keptPlans, 64)
     }
 
     func testResidualAndConcatBranches() throws {

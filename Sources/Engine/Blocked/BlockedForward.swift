@@ -5,11 +5,12 @@ import Synchronization
 /// first convolution on, as long as the layers it meets can work on it: convolutions (plain,
 /// grouped in whole blocks, depthwise; each with the activation that alone reads it, and a
 /// plain or grouped one with the shortcut added to it alone and the activation after), pooling,
-/// batch normalization (with the activation that alone reads it), elementwise functions, sums and products of images or of an image and
-/// per-channel values, concatenation and slices of channels in whole blocks, and ShuffleNet's
-/// channel shuffle (reshape, transpose, reshape). Any other layer (another reshape or
-/// transpose, a fully connected layer) gets its input back in NCHW, converted once,
-/// and what it makes stays NCHW until the next convolution. Every output asked for is NCHW.
+/// batch normalization (with the activation that alone reads it), elementwise functions, sums
+/// and products of images or of an image and per-channel values, concatenation and slices of
+/// channels in whole blocks, and ShuffleNet's channel shuffle (reshape, transpose, reshape).
+/// Any other layer (another reshape or transpose, a fully connected layer) gets its input back
+/// in NCHW, converted once, and what it makes stays NCHW until the next convolution. Every
+/// output asked for is NCHW.
 ///
 /// With a gradient (saliency, class models, training) the NCHW ops run instead, each recorded
 /// on the tape. CNN_BLOCKED=0 turns this path off, to compare.
