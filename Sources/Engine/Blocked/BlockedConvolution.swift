@@ -429,8 +429,7 @@ struct BlockedDepthwise {
     }
 
     func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, then activation: ConvActivation?) -> Tensor {
-        let bias = b.map { pr.c % Blocked.width == 0 ? $0.scalars : Blocked.paddedChannels($0.scalars, blocks: blocks) }
-            ?? [Float](repeating: 0, count: blocks * Blocked.width)
+        let bias = Blocked.paddedChannels(b?.scalars ?? [], blocks: blocks)
         return Tensor(shape: outputShape, unsafeUninitialized: { yb in
             x.withUnsafeBufferPointer { xb in
                 w.withUnsafeBufferPointer { wb in

@@ -169,7 +169,7 @@ extension Network {
             switch plan.kinds[i] {
             case "global_avgpool", "adaptive_avgpool":
                 guard case .blocked(let t, let c) = input else { return nil }
-                let size = layer.kind == "global_avgpool" ? [1, 1] : try layer.attributes.ints("size", count: 2)
+                let size = plan.kinds[i] == "global_avgpool" ? [1, 1] : try layer.attributes.ints("size", count: 2)
                 return (.blocked(try BlockedPooling.adaptiveAverage(t, outputSize: (size[0], size[1])), channels: c), i)
             case let kind where BlockedForward.elementwiseKinds.contains(kind):
                 guard ins.count == 1, case .blocked(let t, let c) = input else { return nil }

@@ -116,7 +116,7 @@ enum Blocked {
         precondition(parts.allSatisfy { $0.rank == 5 && $0.shape[0] == n && $0.shape[2...] == first.shape[2...] },
                      "blocked images of one size: \(parts.map(\.shape))")
         let blocks = parts.map { $0.shape[1] }, total = blocks.reduce(0, +)
-        // Runs: (part, image, first float, floats), pieces of at most `piece` floats.
+        // Runs of at most `piece` floats: which part, where in it, where in the output, how many.
         let piece = 1 << 14
         var runs: [(part: Int, from: Int, to: Int, count: Int)] = []
         for ni in 0..<n {
@@ -166,9 +166,10 @@ enum Blocked {
         })
     }
 
-    /// Per-channel values (a bias, a scale) padded with zeros to whole blocks.
+    /// Per-channel values (a bias, a scale) padded with zeros to whole blocks: the values
+    /// themselves, no copy made, when they fill whole blocks already.
     static func paddedChannels(_ values: [Float], blocks cb: Int) -> [Float] {
-        values + [Float](repeating: 0, count: cb * width - values.count)
+        values.count == cb * width ? values : values + [Float](repeating: 0, count: cb * width - values.count)
     }
 }
 
